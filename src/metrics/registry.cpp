@@ -1,0 +1,185 @@
+#include "metrics/registry.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace rtm::metrics {
+namespace {
+
+// Label values are escaped as the exposition format asks: backslash, double quote and newline.
+void append_label_value(std::string& out, std::string_view value) {
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+void append_number(std::string& out, double value) {
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, "%.17g", value);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+template <typename Map>
+void append_pairs(std::string& out, std::string_view name, std::string_view label_a, std::string_view label_b,
+                  const Map& map) {
+  for (const auto& [labels, value] : map) {
+    out += name;
+    out += '{';
+    out += label_a;
+    out += "=\"";
+    append_label_value(out, labels.first);
+    out += "\",";
+    out += label_b;
+    out += "=\"";
+    append_label_value(out, labels.second);
+    out += "\"} ";
+    out += std::to_string(value);
+    out += '\n';
+  }
+}
+
+}  // namespace
+
+void registry::bump(counter_map& map, std::string_view a, std::string_view b) {
+  const auto it = map.find(key_view(a, b));
+  if (it != map.end()) {
+    ++it->second;
+    return;
+  }
+  map.emplace(key{std::string(a), std::string(b)}, 1);
+}
+
+std::uint64_t registry::lookup(const counter_map& map, std::string_view a, std::string_view b) {
+  const auto it = map.find(key_view(a, b));
+  return it == map.end() ? 0 : it->second;
+}
+
+void registry::event_received(std::string_view connection, std::string_view event) {
+  bump(received_, connection, event);
+  ++received_sum_;
+}
+
+void registry::event_published(std::string_view connection, std::string_view topic) {
+  bump(published_, connection, topic);
+  ++published_sum_;
+}
+
+void registry::event_failed(std::string_view connection, std::string_view reason) {
+  bump(failed_, connection, reason);
+  ++failed_sum_;
+}
+
+void registry::dead_letter(std::string_view connection, std::string_view reason) {
+  bump(dead_letters_, connection, reason);
+  ++dead_letter_sum_;
+}
+
+void registry::reconnect(std::string_view connection, std::string_view reason) { bump(reconnects_, connection, reason); }
+
+void registry::connection_up(std::string_view connection, bool up) {
+  const auto it = up_.find(connection);
+  if (it != up_.end()) {
+    it->second = up;
+  } else {
+    up_.emplace(std::string(connection), up);
+  }
+}
+
+void registry::forget_connection(std::string_view connection) {
+  const auto it = up_.find(connection);
+  if (it != up_.end()) {
+    up_.erase(it);
+  }
+}
+
+void registry::publish_latency(double seconds) noexcept {
+  for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+    if (seconds <= latency_buckets[i]) {
+      ++latency_counts_[i];
+    }
+  }
+  ++latency_count_;
+  latency_sum_ += seconds;
+}
+
+std::uint64_t registry::received(std::string_view connection, std::string_view event) const {
+  return lookup(received_, connection, event);
+}
+
+std::uint64_t registry::dead_letters(std::string_view connection, std::string_view reason) const {
+  return lookup(dead_letters_, connection, reason);
+}
+
+std::uint64_t registry::reconnects(std::string_view connection) const {
+  std::uint64_t total = 0;
+  for (const auto& [labels, value] : reconnects_) {
+    if (labels.first == connection) {
+      total += value;
+    }
+  }
+  return total;
+}
+
+std::size_t registry::connections_up() const noexcept {
+  return static_cast<std::size_t>(std::count_if(up_.begin(), up_.end(), [](const auto& e) { return e.second; }));
+}
+
+std::string registry::render() const {
+  std::string out;
+  out.reserve(4096);
+  append_header(out, "rtm_bridge_events_received_total", "Events received from upstream connections.", "counter");
+  append_pairs(out, "rtm_bridge_events_received_total", "connection", "event", received_);
+  append_header(out, "rtm_bridge_events_published_total", "Records acknowledged by Kafka.", "counter");
+  append_pairs(out, "rtm_bridge_events_published_total", "connection", "topic", published_);
+  append_header(out, "rtm_bridge_events_failed_total", "Records Kafka refused or that failed to produce.", "counter");
+  append_pairs(out, "rtm_bridge_events_failed_total", "connection", "reason", failed_);
+  append_header(out, "rtm_bridge_dead_letters_total", "Frames routed to the dead-letter topic.", "counter");
+  append_pairs(out, "rtm_bridge_dead_letters_total", "connection", "reason", dead_letters_);
+  append_header(out, "rtm_bridge_connection_up", "1 while the upstream connection is authenticated and live.",
+                "gauge");
+  for (const auto& [name, up] : up_) {
+    out += "rtm_bridge_connection_up{connection=\"";
+    append_label_value(out, name);
+    out += "\"} ";
+    out += up ? '1' : '0';
+    out += '\n';
+  }
+  append_header(out, "rtm_bridge_reconnects_total", "Upstream reconnects, by what caused them.", "counter");
+  append_pairs(out, "rtm_bridge_reconnects_total", "connection", "reason", reconnects_);
+  append_header(out, "rtm_bridge_kafka_queue_messages", "Messages waiting in the producer queue or in flight.",
+                "gauge");
+  out += "rtm_bridge_kafka_queue_messages " + std::to_string(kafka_queue_) + '\n';
+  append_header(out, "rtm_bridge_publish_latency_seconds", "Time from upstream receipt to broker acknowledgement.",
+                "histogram");
+  for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+    out += "rtm_bridge_publish_latency_seconds_bucket{le=\"";
+    append_number(out, latency_buckets[i]);
+    out += "\"} " + std::to_string(latency_counts_[i]) + '\n';
+  }
+  out += "rtm_bridge_publish_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(latency_count_) + '\n';
+  out += "rtm_bridge_publish_latency_seconds_sum ";
+  append_number(out, latency_sum_);
+  out += "\nrtm_bridge_publish_latency_seconds_count " + std::to_string(latency_count_) + '\n';
+  return out;
+}
+
+}  // namespace rtm::metrics

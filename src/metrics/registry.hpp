@@ -1,0 +1,76 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// The contract's Prometheus metrics (../shared/CONTRACT.md "Metrics"). Owned by the daemon, touched only on the
+// io_context thread (sessions, producer delivery reports and the HTTP endpoint all run there), so no locks.
+namespace rtm::metrics {
+
+class registry {
+ public:
+  void event_received(std::string_view connection, std::string_view event);
+  void event_published(std::string_view connection, std::string_view topic);
+  void event_failed(std::string_view connection, std::string_view reason);
+  void dead_letter(std::string_view connection, std::string_view reason);
+  void reconnect(std::string_view connection, std::string_view reason);
+  void connection_up(std::string_view connection, bool up);
+  // A removed connection disappears from the connection_up gauge (counters keep their history).
+  void forget_connection(std::string_view connection);
+  void kafka_queue_messages(std::uint64_t messages) noexcept { kafka_queue_ = messages; }
+  void publish_latency(double seconds) noexcept;
+
+  // Read-back for tests, STATUS= lines and the demo summary.
+  [[nodiscard]] std::uint64_t received_total() const noexcept { return received_sum_; }
+  [[nodiscard]] std::uint64_t published_total() const noexcept { return published_sum_; }
+  [[nodiscard]] std::uint64_t dead_letters_total() const noexcept { return dead_letter_sum_; }
+  [[nodiscard]] std::uint64_t failed_total() const noexcept { return failed_sum_; }
+  [[nodiscard]] std::uint64_t received(std::string_view connection, std::string_view event) const;
+  [[nodiscard]] std::uint64_t reconnects(std::string_view connection) const;
+  [[nodiscard]] std::uint64_t dead_letters(std::string_view connection, std::string_view reason) const;
+  [[nodiscard]] std::size_t connections_up() const noexcept;
+  [[nodiscard]] std::size_t connections_known() const noexcept { return up_.size(); }
+
+  // Prometheus text exposition format 0.0.4.
+  [[nodiscard]] std::string render() const;
+
+  static constexpr std::array<double, 14> latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025,
+                                                          0.05,   0.1,   0.25,   0.5,   1.0,    2.5,  10.0};
+
+ private:
+  using key = std::pair<std::string, std::string>;
+  using key_view = std::pair<std::string_view, std::string_view>;
+  // Transparent, so the per-event increment looks up by views and allocates only for a new label pair.
+  struct key_less {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return key_view(a.first, a.second) < key_view(b.first, b.second);
+    }
+  };
+  using counter_map = std::map<key, std::uint64_t, key_less>;
+
+  static void bump(counter_map& map, std::string_view a, std::string_view b);
+  static std::uint64_t lookup(const counter_map& map, std::string_view a, std::string_view b);
+
+  counter_map received_;
+  counter_map published_;
+  counter_map failed_;
+  counter_map dead_letters_;
+  counter_map reconnects_;
+  std::map<std::string, bool, std::less<>> up_;
+  std::uint64_t kafka_queue_ = 0;
+  std::array<std::uint64_t, latency_buckets.size()> latency_counts_{};
+  std::uint64_t latency_count_ = 0;
+  double latency_sum_ = 0;
+  std::uint64_t received_sum_ = 0;
+  std::uint64_t published_sum_ = 0;
+  std::uint64_t dead_letter_sum_ = 0;
+  std::uint64_t failed_sum_ = 0;
+};
+
+}  // namespace rtm::metrics

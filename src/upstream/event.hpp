@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+// What an upstream session hands to the publishing side. Everything here is a view into the session's receive
+// buffer: valid only for the duration of the sink call, which runs on the io_context thread.
+namespace rtm::upstream {
+
+enum class source { acme, slack };
+
+[[nodiscard]] constexpr std::string_view to_string(source s) noexcept { return s == source::acme ? "acme" : "slack"; }
+
+struct event {
+  std::string_view connection;     // the config name of the connection
+  source from = source::acme;
+  std::string_view name;           // acme: the Socket.IO event name; slack: type[.subtype]
+  std::string_view name_space;     // for topic templates: acme: the name before ':'; slack: "slack"
+  std::string_view team_id;        // the record key; never empty (sessions dead-letter events without one)
+  std::string_view enterprise_id;  // slack Enterprise Grid id, empty otherwise
+  std::string_view payload;        // raw JSON as received: acme the event argument, slack the whole frame
+  std::chrono::system_clock::time_point received_at;
+  std::chrono::steady_clock::time_point received_steady;  // for the receipt→ack latency histogram
+};
+
+// Dead-letter reasons are short snake_case words: they become the `rtm-error` header and a metrics label.
+struct dead_letter {
+  std::string_view connection;
+  source from = source::acme;
+  std::string_view reason;  // e.g. "bad_json", "no_team_id", "unknown_packet", "binary_event", "frame_too_large"
+  std::string_view raw;     // the raw frame as received (possibly truncated for size limits)
+  std::chrono::system_clock::time_point received_at;
+};
+
+// Implemented by the publishing side (kafka::publisher). Calls arrive on the io_context thread; an implementation
+// must not throw (the sessions call it from Asio handlers) and must copy what it keeps.
+class sink {
+ public:
+  sink() = default;
+  sink(const sink&) = delete;
+  sink& operator=(const sink&) = delete;
+  sink(sink&&) = delete;
+  sink& operator=(sink&&) = delete;
+  virtual ~sink() = default;
+
+  virtual void on_event(const event& ev) noexcept = 0;
+  virtual void on_dead_letter(const dead_letter& dl) noexcept = 0;
+};
+
+}  // namespace rtm::upstream
