@@ -119,13 +119,44 @@ child_process::child_process(options opts) {
     const ssize_t n = ::write(in_pipe[1], opts.stdin_data.data(), opts.stdin_data.size());
     (void)n;
   }
-  ::close(in_pipe[1]);
+  if (opts.keep_stdin) {
+    stdin_fd_ = in_pipe[1];
+  } else {
+    ::close(in_pipe[1]);
+  }
+}
+
+void child_process::write_line(const std::string& line) {
+  if (stdin_fd_ < 0) {
+    throw std::logic_error("child_process::write_line needs options::keep_stdin");
+  }
+  const std::string data = line + "\n";
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(stdin_fd_, data.data() + done, data.size() - done);
+    if (n <= 0) {
+      throw std::runtime_error(std::string("write to child stdin: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+void child_process::close_stdin() noexcept {
+  if (stdin_fd_ >= 0) {
+    ::close(stdin_fd_);
+    stdin_fd_ = -1;
+  }
 }
 
 child_process::child_process(child_process&& other) noexcept
-    : pid_(other.pid_), stdout_fd_(other.stdout_fd_), buffer_(std::move(other.buffer_)), status_(other.status_) {
+    : pid_(other.pid_),
+      stdout_fd_(other.stdout_fd_),
+      stdin_fd_(other.stdin_fd_),
+      buffer_(std::move(other.buffer_)),
+      status_(other.status_) {
   other.pid_ = -1;
   other.stdout_fd_ = -1;
+  other.stdin_fd_ = -1;
 }
 
 child_process::~child_process() {
@@ -135,6 +166,7 @@ child_process::~child_process() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
   }
+  close_stdin();
   if (stdout_fd_ >= 0) {
     ::close(stdout_fd_);
   }

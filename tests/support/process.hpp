@@ -20,7 +20,8 @@ class child_process {
     std::vector<std::string> unset_env;
     std::string stdout_file;  // empty: a pipe the test reads with read_line()
     std::string stderr_file;  // empty: inherit the test's stderr
-    std::string stdin_data;   // written to the child's stdin, which is then closed
+    std::string stdin_data;   // written to the child's stdin at start
+    bool keep_stdin = false;  // keep stdin open for write_line() (fixtures that read commands); else closed
   };
 
   explicit child_process(options opts);
@@ -37,6 +38,11 @@ class child_process {
   // Reads lines until one starts with `prefix`; returns the rest of that line.
   std::optional<std::string> wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout);
 
+  // Writes one line (a '\n' is appended) to the child's stdin; needs options::keep_stdin.
+  void write_line(const std::string& line);
+  // Closes the child's stdin (EOF), e.g. to let a fixture exit on its own.
+  void close_stdin() noexcept;
+
   void signal(int sig) const noexcept;
   // Waits for exit; returns the exit code (128+signal if killed by a signal), or nullopt on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
@@ -45,6 +51,7 @@ class child_process {
  private:
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
   std::string buffer_;
   std::optional<int> status_;
 };
