@@ -15,6 +15,7 @@
 #include "config/loader.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/publisher.hpp"
+#include "metrics/http_server.hpp"
 #include "metrics/registry.hpp"
 #include "upstream/connection.hpp"
 #include "util/log.hpp"
@@ -70,6 +71,10 @@ class daemon {
     publisher_->set_backpressure_handler([this](bool paused) { on_backpressure(paused); });
     publisher_->set_fatal_handler([this](const std::string& why) { on_producer_fatal(why); });
     publisher_->start();
+    if (!cfg_.metrics.listen.empty()) {
+      http_ = std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
+      http_->start();
+    }
 
     wait_for_signal();
     for (const auto& c : cfg_.connections) {
@@ -229,6 +234,26 @@ class daemon {
     notify_.ready();
   }
 
+  // Ready = the producer is healthy and every configured connection is live; the detail names what is not.
+  metrics::readiness readiness() const {
+    metrics::readiness r{true, {}};
+    if (stopping_) {
+      r.ready = false;
+      r.detail += "stopping\n";
+    }
+    if (!publisher_->healthy()) {
+      r.ready = false;
+      r.detail += "kafka producer unhealthy\n";
+    }
+    for (const auto& [name, conn] : connections_) {
+      if (!conn->live()) {
+        r.ready = false;
+        r.detail += "connection " + name + " not live\n";
+      }
+    }
+    return r;
+  }
+
   void on_backpressure(bool paused) {
     if (paused == paused_) {
       return;
@@ -299,6 +324,9 @@ class daemon {
       log::info("", "received ", metrics_.received_total(), ", published ", metrics_.published_total(),
                 ", dead-lettered ", metrics_.dead_letters_total(), ", failed ", metrics_.failed_total());
       notify_.stop_watchdog();
+      if (http_) {
+        http_->stop();
+      }
       signals_.cancel();
       io_.stop();
     });
@@ -328,6 +356,7 @@ class daemon {
   metrics::registry metrics_;
   std::unique_ptr<kafka::embedded_cluster> embedded_;
   std::unique_ptr<kafka::publisher> publisher_;
+  std::unique_ptr<metrics::http_server> http_;
   std::map<std::string, std::shared_ptr<upstream::connection>> connections_;
   std::set<std::string> stopping_connections_;
   std::map<std::string, config::connection_config> deferred_starts_;
