@@ -2,4 +2,6 @@
 // the core library that the tests and benchmarks link too.
 #include "app/cli.hpp"
 
-int main(int argc, char** argv) { return rtm::app::main(argc, argv); }
+int main(int argc, char** argv) {
+  return rtm::app::main(argc, argv);
+}

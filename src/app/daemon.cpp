@@ -40,8 +40,8 @@ log::level to_log_level(config::log_level level) noexcept {
 }
 
 void apply_log_config(const config::log_config& cfg) noexcept {
-  log::configure(to_log_level(cfg.level), cfg.format == config::log_format::json ? log::format::json
-                                                                                  : log::format::text);
+  log::configure(to_log_level(cfg.level),
+                 cfg.format == config::log_format::json ? log::format::json : log::format::text);
 }
 
 // How long stop waits for every upstream socket to be closed for certain; sessions force their own close after a
@@ -55,7 +55,10 @@ constexpr std::chrono::seconds status_interval{10};
 class daemon {
  public:
   explicit daemon(config::config cfg)
-      : cfg_(std::move(cfg)), signals_(io_, SIGTERM, SIGINT, SIGHUP), stop_timer_(io_), status_timer_(io_),
+      : cfg_(std::move(cfg)),
+        signals_(io_, SIGTERM, SIGINT, SIGHUP),
+        stop_timer_(io_),
+        status_timer_(io_),
         notify_(io_) {}
 
   int run() {
@@ -72,7 +75,8 @@ class daemon {
     publisher_->set_fatal_handler([this](const std::string& why) { on_producer_fatal(why); });
     publisher_->start();
     if (!cfg_.metrics.listen.empty()) {
-      http_ = std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
+      http_ =
+          std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
       http_->start();
     }
 
@@ -259,7 +263,8 @@ class daemon {
       return;
     }
     paused_ = paused;
-    log::info("", paused ? "Kafka queue full: pausing upstream reads until it drains" : "Kafka queue drained: resuming upstream reads");
+    log::info("", paused ? "Kafka queue full: pausing upstream reads until it drains"
+                         : "Kafka queue drained: resuming upstream reads");
     for (const auto& [name, conn] : connections_) {
       if (paused) {
         conn->pause_reading();

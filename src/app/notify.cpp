@@ -25,10 +25,18 @@ void notifier::send(std::string_view state) {
 #endif
 }
 
-void notifier::ready() { send("READY=1"); }
-void notifier::stopping() { send("STOPPING=1"); }
-void notifier::reloading() { send("RELOADING=1"); }
-void notifier::status(std::string_view text) { send("STATUS=" + std::string(text)); }
+void notifier::ready() {
+  send("READY=1");
+}
+void notifier::stopping() {
+  send("STOPPING=1");
+}
+void notifier::reloading() {
+  send("RELOADING=1");
+}
+void notifier::status(std::string_view text) {
+  send("STATUS=" + std::string(text));
+}
 
 void notifier::start_watchdog() {
 #if RTM_HAVE_SYSTEMD

@@ -68,13 +68,13 @@ struct connection_config {
   connection_kind kind = connection_kind::acme;
   // acme: the RTM endpoint, empty = discover it over REST; slack: the Web API base (default_slack_url).
   std::string url;
-  int protocol = 4;                       // acme: Engine.IO revision (4 or 3)
+  int protocol = 4;                            // acme: Engine.IO revision (4 or 3)
   std::string api_url = default_acme_api_url;  // acme: REST base for endpoint discovery
-  acme_tier tier = acme_tier::user;       // acme
-  secret identifier;                      // acme: token identifier
-  secret key;                             // acme: token key; slack: the token
-  std::vector<std::string> events;        // acme: subscribed event globs; empty = all events of the tier
-  std::optional<std::string> team_id;     // fixed team id (slack default: team.id from rtm.connect)
+  acme_tier tier = acme_tier::user;            // acme
+  secret identifier;                           // acme: token identifier
+  secret key;                                  // acme: token key; slack: the token
+  std::vector<std::string> events;             // acme: subscribed event globs; empty = all events of the tier
+  std::optional<std::string> team_id;          // fixed team id (slack default: team.id from rtm.connect)
   reconnect_policy reconnect;
   duration ping_timeout{std::chrono::seconds{30}};
   tls_config tls;

@@ -200,7 +200,9 @@ http_server::http_server(boost::asio::io_context& io, const std::string& listen,
   }
 }
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+  stop();
+}
 
 void http_server::start() {
   log::info("", "metrics endpoint on http://", state_->acceptor.local_endpoint().address().to_string(), ':', port(),

@@ -93,7 +93,9 @@ void registry::dead_letter(std::string_view connection, std::string_view reason)
   ++dead_letter_sum_;
 }
 
-void registry::reconnect(std::string_view connection, std::string_view reason) { bump(reconnects_, connection, reason); }
+void registry::reconnect(std::string_view connection, std::string_view reason) {
+  bump(reconnects_, connection, reason);
+}
 
 void registry::connection_up(std::string_view connection, bool up) {
   const auto it = up_.find(connection);
@@ -154,8 +156,7 @@ std::string registry::render() const {
   append_pairs(out, "rtm_bridge_events_failed_total", "connection", "reason", failed_);
   append_header(out, "rtm_bridge_dead_letters_total", "Frames routed to the dead-letter topic.", "counter");
   append_pairs(out, "rtm_bridge_dead_letters_total", "connection", "reason", dead_letters_);
-  append_header(out, "rtm_bridge_connection_up", "1 while the upstream connection is authenticated and live.",
-                "gauge");
+  append_header(out, "rtm_bridge_connection_up", "1 while the upstream connection is authenticated and live.", "gauge");
   for (const auto& [name, up] : up_) {
     out += "rtm_bridge_connection_up{connection=\"";
     append_label_value(out, name);

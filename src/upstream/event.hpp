@@ -9,10 +9,12 @@ namespace rtm::upstream {
 
 enum class source { acme, slack };
 
-[[nodiscard]] constexpr std::string_view to_string(source s) noexcept { return s == source::acme ? "acme" : "slack"; }
+[[nodiscard]] constexpr std::string_view to_string(source s) noexcept {
+  return s == source::acme ? "acme" : "slack";
+}
 
 struct event {
-  std::string_view connection;     // the config name of the connection
+  std::string_view connection;  // the config name of the connection
   source from = source::acme;
   std::string_view name;           // acme: the Socket.IO event name; slack: type[.subtype]
   std::string_view name_space;     // for topic templates: acme: the name before ':'; slack: "slack"

@@ -184,7 +184,8 @@ std::optional<std::string> child_process::read_line(std::chrono::milliseconds ti
     if (stdout_fd_ < 0) {
       return std::nullopt;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return std::nullopt;
     }
@@ -207,7 +208,8 @@ std::optional<std::string> child_process::read_line(std::chrono::milliseconds ti
 std::optional<std::string> child_process::wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return std::nullopt;
     }
@@ -246,7 +248,9 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-bool child_process::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+bool child_process::running() {
+  return !wait(std::chrono::milliseconds(0)).has_value();
+}
 
 std::string env_path(const char* name) {
   const char* value = std::getenv(name);
