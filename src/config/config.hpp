@@ -34,6 +34,9 @@ struct kafka_config {
   std::string brokers;  // "host:port,..." or "embedded"
   std::string client_id = "rtm-bridge";
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka properties, in file order
+  // The properties given as a secret ({env: NAME}, ...): resolved into `properties` like the others, and listed here
+  // so that summaries can say where each comes from instead of printing it.
+  std::vector<std::pair<std::string, secret>> secret_properties;
   std::string topic = "rtm.{namespace}";
   std::vector<route> routes;
   std::string dead_letter_topic = "rtm.dead-letter";
@@ -68,13 +71,13 @@ struct connection_config {
   connection_kind kind = connection_kind::acme;
   // acme: the RTM endpoint, empty = discover it over REST; slack: the Web API base (default_slack_url).
   std::string url;
-  int protocol = 4;                       // acme: Engine.IO revision (4 or 3)
+  int protocol = 4;                            // acme: Engine.IO revision (4 or 3)
   std::string api_url = default_acme_api_url;  // acme: REST base for endpoint discovery
-  acme_tier tier = acme_tier::user;       // acme
-  secret identifier;                      // acme: token identifier
-  secret key;                             // acme: token key; slack: the token
-  std::vector<std::string> events;        // acme: subscribed event globs; empty = all events of the tier
-  std::optional<std::string> team_id;     // fixed team id (slack default: team.id from rtm.connect)
+  acme_tier tier = acme_tier::user;            // acme
+  secret identifier;                           // acme: token identifier
+  secret key;                                  // acme: token key; slack: the token
+  std::vector<std::string> events;             // acme: subscribed event globs; empty = all events of the tier
+  std::optional<std::string> team_id;          // fixed team id (slack default: team.id from rtm.connect)
   reconnect_policy reconnect;
   duration ping_timeout{std::chrono::seconds{30}};
   tls_config tls;

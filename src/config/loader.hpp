@@ -13,8 +13,8 @@ namespace rtm::config {
 
 struct problem {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no place in the file (e.g. a missing required key at top)
-  int column = 0;  // 1-based
+  int line = 0;          // 1-based; 0 when the problem has no place in the file (e.g. a missing required key at top)
+  int column = 0;        // 1-based
   std::string key_path;  // e.g. "connections[1].reconnect.max_delay"
   std::string message;
 
