@@ -61,7 +61,7 @@ using detail::field;
 using detail::map_reader;
 using detail::problem_list;
 
-constexpr std::size_t max_config_bytes = 4 * 1024 * 1024;
+constexpr std::size_t max_config_bytes = std::size_t{4} * 1024 * 1024;
 
 constexpr const char* secret_forms = R"({env: NAME}, {file: PATH}, {credential: NAME} or {value: "..."})";
 

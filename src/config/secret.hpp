@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,7 +11,7 @@
 // environment and small files, nothing else; never logs.
 namespace rtm::config {
 
-inline constexpr std::size_t max_secret_bytes = 64 * 1024;
+inline constexpr std::size_t max_secret_bytes = std::size_t{64} * 1024;
 
 // The key of the secret map for a source ("env", "file", "credential", "value").
 [[nodiscard]] const char* secret_key(secret::source from) noexcept;

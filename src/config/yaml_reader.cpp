@@ -108,7 +108,7 @@ map_reader::map_reader(problem_list& out, field map, std::string_view what, null
       out_.add(key.Mark(), self_.path, "keys must be plain strings, got " + describe_node(key) + " as a key");
       continue;
     }
-    const std::string name = key.Scalar();
+    const std::string& name = key.Scalar();
     const auto first =
         std::find_if(entries_.begin(), entries_.end(), [&name](const entry& e) { return e.name == name; });
     if (first != entries_.end()) {
