@@ -34,6 +34,9 @@ struct kafka_config {
   std::string brokers;  // "host:port,..." or "embedded"
   std::string client_id = "rtm-bridge";
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka properties, in file order
+  // The properties given as a secret ({env: NAME}, ...): resolved into `properties` like the others, and listed here
+  // so that summaries can say where each comes from instead of printing it.
+  std::vector<std::pair<std::string, secret>> secret_properties;
   std::string topic = "rtm.{namespace}";
   std::vector<route> routes;
   std::string dead_letter_topic = "rtm.dead-letter";
