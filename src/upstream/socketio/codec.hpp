@@ -1,0 +1,133 @@
+#pragma once
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Engine.IO (v3/v4) and Socket.IO (v4/v5) text packets as they travel in WebSocket text frames, one packet per frame
+// (../shared/research/rtm-socketio.md §2). Pure: no I/O, no clock, never throws on input, and no byte string can make
+// it misbehave. A fuzzer and the unit tests drive it directly.
+namespace rtm::upstream::socketio {
+
+enum class packet_type {
+  invalid,  // malformed: see packet::reason
+  // Engine.IO
+  open,
+  close,
+  ping,
+  pong,
+  upgrade,
+  noop,
+  // Socket.IO, inside an Engine.IO message (`4`)
+  connect,
+  disconnect,
+  event,
+  ack,
+  connect_error,
+  binary,  // BINARY_EVENT / BINARY_ACK: refused (reason binary_event / binary_ack); `attachments` frames follow
+};
+
+// The JSON type of an event's first argument.
+enum class json_kind { none, object, array, string, number, true_value, false_value, null_value };
+
+// Whether an event payload object carries the record key.
+enum class team_id_state { present, missing, not_a_string };
+
+struct open_info {
+  std::string_view sid;
+  std::chrono::milliseconds ping_interval{0};
+  std::chrono::milliseconds ping_timeout{0};
+  std::uint64_t max_payload = 0;  // 0: not announced (EIO3)
+};
+
+// One decoded frame. Every view points into the decoder that produced it and stays valid until its next decode().
+struct packet {
+  packet_type type = packet_type::invalid;
+  // invalid: a short snake_case word (bad_packet, bad_json, not_an_event, unknown_packet, bad_open, ...);
+  // binary: binary_event or binary_ack. Used as the dead-letter reason.
+  std::string_view reason;
+
+  std::string_view data;  // ping/pong: the optional probe text after the type digit
+  open_info open;         // open
+
+  std::string_view name_space = "/";    // Socket.IO packets
+  std::optional<std::uint64_t> ack_id;  // event, ack
+  std::size_t attachments = 0;          // binary
+  std::string_view sid;                 // connect reply `40{"sid":...}`; empty for the EIO3 bare `40`
+  // connect_error: the v5 `message` or the v4 string; event: the payload object's top-level "message" string.
+  std::string_view message;
+
+  // event
+  std::string_view event_name;  // unescaped
+  json_kind payload_kind = json_kind::none;
+  std::string_view payload;        // raw JSON text of the first argument, byte for byte (whitespace trimmed)
+  std::size_t argument_count = 0;  // arguments after the name
+  team_id_state team = team_id_state::missing;  // object payloads only
+  std::string_view team_id;                     // unescaped, when team == present
+
+  // ack: the raw JSON argument array
+  std::string_view arguments;
+};
+
+// Decodes frames with simdjson on-demand into a reusable padded buffer, so a steady stream of frames allocates
+// nothing once the buffers have grown to the largest frame. Not thread-safe: one per session.
+class decoder {
+ public:
+  decoder();
+  decoder(const decoder&) = delete;
+  decoder& operator=(const decoder&) = delete;
+  decoder(decoder&&) = delete;
+  decoder& operator=(decoder&&) = delete;
+  ~decoder() = default;
+
+  // Decodes one WebSocket text frame. Never throws.
+  const packet& decode(std::string_view frame) noexcept;
+
+ private:
+  bool load(std::string_view frame) noexcept;
+  void decode_open(std::string_view json) noexcept;
+  void decode_socketio(std::string_view body) noexcept;
+  void decode_connect(std::string_view json) noexcept;
+  void decode_connect_error(std::string_view json) noexcept;
+  void decode_event(std::string_view json) noexcept;
+  void decode_ack(std::string_view json) noexcept;
+  bool inspect_payload_object() noexcept;
+  [[nodiscard]] simdjson::padded_string_view padded(std::string_view inside_buffer) const noexcept;
+  void fail(std::string_view reason) noexcept;
+
+  simdjson::ondemand::parser parser_;
+  simdjson::ondemand::parser payload_parser_;  // second pass over an event payload: full validation, team_id
+  std::unique_ptr<char[]> buffer_;             // the frame, followed by SIMDJSON_PADDING readable bytes
+  std::size_t capacity_ = 0;
+  std::size_t length_ = 0;
+  packet packet_;
+};
+
+// Dead-letter reason when an event cannot be published as an RTM event ("" when it can): the payload must be an
+// object with a string team_id.
+[[nodiscard]] std::string_view publish_problem(const packet& event) noexcept;
+
+// The topic namespace of an event name: the part before the first ':' (the whole name when there is none).
+[[nodiscard]] std::string_view name_space_of(std::string_view event_name) noexcept;
+
+// What the client sends. Engine.IO v4: the client only ever answers pings; v3: the client pings.
+inline constexpr std::string_view ping_frame = "2";
+inline constexpr std::string_view pong_frame = "3";
+inline constexpr std::string_view connect_frame = "40";
+inline constexpr std::string_view disconnect_frame = "41";
+
+// `43[/nsp,]<id>[]`: an empty acknowledgement.
+[[nodiscard]] std::string encode_ack(std::string_view name_space, std::uint64_t id);
+
+// `42["authentication",{"tier":..,"username":..,"password":..,"events":[..]}]`, every string JSON-escaped.
+[[nodiscard]] std::string encode_authentication(std::string_view tier, std::string_view username,
+                                                std::string_view password, const std::vector<std::string>& events);
+
+}  // namespace rtm::upstream::socketio

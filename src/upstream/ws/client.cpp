@@ -1,0 +1,509 @@
+#include "upstream/ws/client.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <exception>
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_client.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
+#include <websocketpp/uri.hpp>
+
+#include "build_config.hpp"
+
+namespace rtm::upstream::ws {
+namespace {
+
+// websocketpp's transport timeouts are compile-time constants; the client's own open timer bounds the whole opening
+// (options::open_timeout), so these only need to be longer than any sane open_timeout. The socket shutdown one bounds
+// the TLS close_notify exchange after a close handshake.
+template <typename Base, typename Socket>
+struct rtm_config : public Base {
+  typedef rtm_config type;
+  typedef Base base;
+  typedef typename base::concurrency_type concurrency_type;
+  typedef typename base::request_type request_type;
+  typedef typename base::response_type response_type;
+  typedef typename base::message_type message_type;
+  typedef typename base::con_msg_manager_type con_msg_manager_type;
+  typedef typename base::endpoint_msg_manager_type endpoint_msg_manager_type;
+  typedef typename base::alog_type alog_type;
+  typedef typename base::elog_type elog_type;
+  typedef typename base::rng_type rng_type;
+
+  // Errors reach the caller as on_close's error text; websocketpp's own logging stays off.
+  static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
+  static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
+
+  struct transport_config : public base::transport_config {
+    typedef typename type::concurrency_type concurrency_type;
+    typedef typename type::alog_type alog_type;
+    typedef typename type::elog_type elog_type;
+    typedef typename type::request_type request_type;
+    typedef typename type::response_type response_type;
+    typedef Socket socket_type;
+    // One thread runs the io_context: no strands.
+    static bool const enable_multithreading = false;
+    static const long timeout_socket_pre_init = 120000;
+    static const long timeout_proxy = 120000;
+    static const long timeout_socket_post_init = 120000;
+    static const long timeout_dns_resolve = 120000;
+    static const long timeout_connect = 120000;
+    static const long timeout_socket_shutdown = 1000;
+  };
+  typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
+};
+
+using plain_config = rtm_config<websocketpp::config::asio_client, websocketpp::transport::asio::basic_socket::endpoint>;
+using tls_config = rtm_config<websocketpp::config::asio_tls_client, websocketpp::transport::asio::tls_socket::endpoint>;
+
+}  // namespace
+
+// The type-erased side of client: one implementation per websocketpp config (ws:// and wss://).
+class client::impl {
+ public:
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+  impl(impl&&) = delete;
+  impl& operator=(impl&&) = delete;
+  virtual ~impl() = default;
+
+  virtual void open() = 0;
+  virtual void send_text(std::string text) = 0;
+  virtual void close(int code, std::string reason) = 0;
+  virtual void abort(std::string error_text) = 0;
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
+  // The owning client is gone: call no handler again and drop the connection.
+  virtual void detach() = 0;
+  [[nodiscard]] virtual bool is_open() const noexcept = 0;
+};
+
+namespace {
+
+// Lifetimes: the client owns the impl (shared_ptr); the impl owns the websocketpp endpoint and the current
+// connection. websocketpp's own pending handlers keep the connection alive, and the handlers we install on the
+// connection keep the endpoint alive (websocketpp binds raw endpoint pointers into its connect handlers), while they
+// reach the impl only through a weak_ptr. So destroying the client never leaves a dangling pointer on either side.
+template <typename Config>
+class impl_t final : public client::impl, public std::enable_shared_from_this<impl_t<Config>> {
+ public:
+  using endpoint_type = websocketpp::client<Config>;
+  using connection_ptr = typename endpoint_type::connection_ptr;
+  using message_ptr = typename endpoint_type::message_ptr;
+
+  impl_t(boost::asio::io_context& io, options opts, std::weak_ptr<handler> events)
+      : io_(io), opts_(std::move(opts)), handler_(std::move(events)), open_timer_(io), close_timer_(io) {}
+
+  impl_t(const impl_t&) = delete;
+  impl_t& operator=(const impl_t&) = delete;
+  impl_t(impl_t&&) = delete;
+  impl_t& operator=(impl_t&&) = delete;
+  ~impl_t() override = default;
+
+  void open() override {
+    if (state_ != state::idle) {
+      return;
+    }
+    state_ = state::connecting;
+    try {
+      start();
+    } catch (const std::exception& e) {
+      drop(con_);
+      fail_soon("cannot open " + opts_.url + ": " + e.what());
+    }
+  }
+
+  void start() {
+    endpoint_ = std::make_shared<endpoint_type>();
+    endpoint_->clear_access_channels(websocketpp::log::alevel::all);
+    endpoint_->clear_error_channels(websocketpp::log::elevel::all);
+    websocketpp::lib::error_code ec;
+    endpoint_->init_asio(&io_, ec);
+    if (ec) {
+      fail_soon("cannot set up the WebSocket client: " + ec.message());
+      return;
+    }
+    endpoint_->set_user_agent(opts_.user_agent.empty() ? std::string("rtm-bridge/") + RTM_BRIDGE_VERSION
+                                                       : opts_.user_agent);
+    std::string error;
+    if (!prepare_transport(error)) {
+      fail_soon(std::move(error));
+      return;
+    }
+    connection_ptr con = endpoint_->get_connection(opts_.url, ec);
+    if (ec || !con) {
+      fail_soon("cannot connect to " + opts_.url + ": " + (ec ? ec.message() : std::string("invalid URL")));
+      return;
+    }
+    for (const auto& [name, value] : opts_.headers) {
+      con->replace_header(name, value);
+    }
+    con->set_max_message_size(opts_.max_message_size);
+    con->set_open_handshake_timeout(static_cast<long>(opts_.open_timeout.count()));
+    con->set_close_handshake_timeout(static_cast<long>(opts_.close_grace.count()));
+    install_handlers(con);
+    con_ = con;
+
+    open_timer_.expires_after(opts_.open_timeout);
+    open_timer_.async_wait([weak = this->weak_from_this()](const boost::system::error_code& error) {
+      if (error) {
+        return;  // cancelled: the open completed or failed first
+      }
+      if (auto self = weak.lock()) {
+        self->on_open_timeout();
+      }
+    });
+    endpoint_->connect(con);
+  }
+
+  void send_text(std::string text) override {
+    if (state_ != state::open || !con_) {
+      return;
+    }
+    const websocketpp::lib::error_code ec = con_->send(text, websocketpp::frame::opcode::text);
+    if (ec) {
+      abort("cannot send on the WebSocket: " + ec.message());
+    }
+  }
+
+  void close(int code, std::string reason) override {
+    if (state_ == state::connecting) {
+      abort("closed before the WebSocket opened");
+      return;
+    }
+    if (state_ != state::open) {
+      return;
+    }
+    state_ = state::closing;
+    // A paused reader would never see the peer's close frame.
+    resume_reading();
+    websocketpp::lib::error_code ec;
+    con_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
+    if (ec) {
+      abort("cannot close the WebSocket: " + ec.message());
+      return;
+    }
+    close_code_ = code;
+    close_timer_.expires_after(opts_.close_grace);
+    close_timer_.async_wait([weak = this->weak_from_this()](const boost::system::error_code& error) {
+      if (error) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        self->on_close_timeout();
+      }
+    });
+  }
+
+  void abort(std::string error_text) override {
+    if (state_ == state::idle || state_ == state::closed) {
+      return;
+    }
+    drop(con_);
+    report_soon(close_code::abnormal, "", std::move(error_text));
+  }
+
+  void pause_reading() override { pause_requested_ = true; }
+
+  void resume_reading() override {
+    pause_requested_ = false;
+    if (paused_ && con_) {
+      paused_ = false;
+      con_->resume_reading();
+    }
+  }
+
+  void detach() override {
+    handler_.reset();
+    if (state_ != state::idle && state_ != state::closed) {
+      drop(con_);
+      state_ = state::closed;
+    }
+    finish();
+  }
+
+  [[nodiscard]] bool is_open() const noexcept override { return state_ == state::open; }
+
+ private:
+  enum class state { idle, connecting, open, closing, closed };
+
+  // wss: the TLS context for this connection's host; ws: nothing. False with `error` when TLS cannot be set up.
+  bool prepare_transport(std::string& error);
+
+  void install_handlers(const connection_ptr& con) {
+    // Each handler holds the endpoint (see the lifetime note above) and reaches the impl through a weak_ptr. A
+    // connection the impl has let go of (aborted, timed out, detached) is dropped at its next step, so a connection
+    // abandoned mid-handshake cannot come to life behind our back.
+    const std::weak_ptr<impl_t> weak = this->weak_from_this();
+    const std::shared_ptr<endpoint_type> endpoint = endpoint_;
+    con->set_tcp_post_init_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
+      auto self = weak.lock();
+      if (!self || !self->owns(hdl)) {
+        drop_orphan(endpoint, hdl);
+      }
+    });
+    con->set_open_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
+      auto self = weak.lock();
+      if (!self || !self->owns(hdl)) {
+        drop_orphan(endpoint, hdl);
+        return;
+      }
+      self->guarded([&self] { self->on_ws_open(); });
+    });
+    con->set_message_handler([weak, endpoint](websocketpp::connection_hdl hdl, message_ptr message) {
+      auto self = weak.lock();
+      if (!self || !self->owns(hdl)) {
+        drop_orphan(endpoint, hdl);
+        return;
+      }
+      self->guarded([&self, &message] { self->on_ws_message(message); });
+    });
+    con->set_fail_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
+      auto self = weak.lock();
+      if (self && self->owns(hdl)) {
+        self->guarded([&self] { self->on_ws_fail(); });
+      }
+    });
+    con->set_close_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
+      auto self = weak.lock();
+      if (self && self->owns(hdl)) {
+        self->guarded([&self] { self->on_ws_close(); });
+      }
+    });
+  }
+
+  [[nodiscard]] bool owns(const websocketpp::connection_hdl& hdl) const noexcept {
+    return con_ && state_ != state::closed && !hdl.owner_before(con_) && !con_.owner_before(hdl);
+  }
+
+  static void drop_orphan(const std::shared_ptr<endpoint_type>& endpoint, const websocketpp::connection_hdl& hdl) {
+    websocketpp::lib::error_code ec;
+    const connection_ptr con = endpoint->get_con_from_hdl(hdl, ec);
+    if (!ec && con) {
+      drop(con);
+    }
+  }
+
+  // Drops the TCP connection: websocketpp's pending operations fail and it terminates the connection itself;
+  // terminate() covers the case with nothing pending (reading paused, idle). Neither reaches us any more.
+  static void drop(const connection_ptr& con) noexcept {
+    if (!con) {
+      return;
+    }
+    boost::system::error_code ignored;
+    con->get_raw_socket().close(ignored);
+    con->terminate(websocketpp::lib::error_code());
+  }
+
+  // No exception may escape into websocketpp: a throwing handler costs the connection, with the reason.
+  template <typename Fn>
+  void guarded(Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      abort(std::string("internal error while handling the WebSocket: ") + e.what());
+    }
+  }
+
+  void on_ws_open() {
+    open_timer_.cancel();
+    state_ = state::open;
+    if (auto events = handler_.lock()) {
+      events->on_open();
+    }
+  }
+
+  void on_ws_message(const message_ptr& message) {
+    if (state_ != state::open && state_ != state::closing) {
+      return;
+    }
+    if (auto events = handler_.lock()) {
+      events->on_message(message->get_payload(), message->get_opcode() == websocketpp::frame::opcode::binary);
+    }
+    // Pausing takes effect here, inside websocketpp's read handler: after it websocketpp issues no further socket
+    // read, so the later resume_reading() cannot start a second concurrent read. A pause requested between frames
+    // waits for the next frame, which is harmless: nothing is delivered meanwhile.
+    if (pause_requested_ && !paused_ && state_ == state::open && con_) {
+      paused_ = true;
+      con_->pause_reading();
+    }
+  }
+
+  void on_ws_fail() {
+    std::string text = describe_failure();
+    report(close_code::abnormal, "", text);
+  }
+
+  void on_ws_close() {
+    const auto remote = static_cast<int>(con_->get_remote_close_code());
+    const bool remote_sent = remote != close_code::no_status && remote != close_code::abnormal &&
+                             remote != websocketpp::close::status::blank;
+    const int code = remote_sent ? remote : static_cast<int>(con_->get_local_close_code());
+    std::string reason = remote_sent ? con_->get_remote_close_reason() : con_->get_local_close_reason();
+    std::string text;
+    const auto ec = con_->get_ec();
+    if (ec) {
+      text = ec.message();
+      const auto transport = con_->get_transport_ec();
+      if (transport && transport.message() != text) {
+        text += " (" + transport.message() + ")";
+      }
+    } else if (code == close_code::message_too_big) {
+      text = "a message exceeded the maximum message size of " + std::to_string(opts_.max_message_size) + " bytes";
+    } else if (!remote_sent && state_ != state::closing) {
+      text = "the connection was closed without a close frame";
+    }
+    report(code, std::move(reason), std::move(text));
+  }
+
+  void on_open_timeout() {
+    if (state_ != state::connecting) {
+      return;
+    }
+    drop(con_);
+    report(close_code::abnormal, "",
+           "timed out after " + std::to_string(opts_.open_timeout.count()) +
+               " ms opening the WebSocket (DNS, TCP connect, TLS handshake or HTTP upgrade)");
+  }
+
+  void on_close_timeout() {
+    if (state_ != state::closing) {
+      return;
+    }
+    // The peer did not finish the close handshake in time: the socket goes now, the close counts as ours.
+    drop(con_);
+    report(close_code_, "", "");
+  }
+
+  [[nodiscard]] std::string describe_failure() const {
+    if (!con_) {
+      return "the WebSocket failed to open";
+    }
+    std::string text = "cannot open " + opts_.url + ": ";
+    const auto ec = con_->get_ec();
+    const auto transport = con_->get_transport_ec();
+    text += ec ? ec.message() : std::string("connection failed");
+    if (transport && transport.message() != (ec ? ec.message() : std::string())) {
+      text += " (" + transport.message() + ")";
+    }
+    const auto status = con_->get_response_code();
+    if (status != websocketpp::http::status_code::uninitialized &&
+        status != websocketpp::http::status_code::switching_protocols) {
+      text += "; the server answered HTTP " + std::to_string(static_cast<int>(status)) + " " + con_->get_response_msg();
+    }
+    return text;
+  }
+
+  // Reports from inside a websocketpp handler: straight to the owner.
+  void report(int code, std::string reason, std::string error_text) {
+    if (state_ == state::closed) {
+      return;
+    }
+    state_ = state::closed;
+    finish();
+    if (auto events = handler_.lock()) {
+      events->on_close(code, reason, error_text);
+    }
+  }
+
+  // Reports from inside a client member call: posted, so the owner is never re-entered.
+  void report_soon(int code, std::string reason, std::string error_text) {
+    if (state_ == state::closed) {
+      return;
+    }
+    state_ = state::closed;
+    finish();
+    boost::asio::post(io_, [weak = handler_, code, reason = std::move(reason), text = std::move(error_text)] {
+      if (auto events = weak.lock()) {
+        events->on_close(code, reason, text);
+      }
+    });
+  }
+
+  void fail_soon(std::string error_text) { report_soon(close_code::abnormal, "", std::move(error_text)); }
+
+  void finish() {
+    open_timer_.cancel();
+    close_timer_.cancel();
+    con_.reset();
+  }
+
+  boost::asio::io_context& io_;
+  const options opts_;
+  std::weak_ptr<handler> handler_;
+  std::shared_ptr<endpoint_type> endpoint_;
+  connection_ptr con_;
+  boost::asio::steady_timer open_timer_;
+  boost::asio::steady_timer close_timer_;
+  state state_ = state::idle;
+  int close_code_ = close_code::normal;
+  bool pause_requested_ = false;
+  bool paused_ = false;  // websocketpp's reading is paused (set only inside its read handler)
+};
+
+template <>
+bool impl_t<plain_config>::prepare_transport(std::string& /*error*/) {
+  return true;
+}
+
+template <>
+bool impl_t<tls_config>::prepare_transport(std::string& error) {
+  const websocketpp::uri parsed(opts_.url);
+  auto context = make_client_context(opts_.tls, parsed.get_host(), error);
+  if (!context) {
+    return false;
+  }
+  // websocketpp sets SNI itself in its TLS pre-init (for IP literals too, which servers ignore); the peer and host
+  // name checks are the context's.
+  endpoint_->set_tls_init_handler([context](websocketpp::connection_hdl) { return context; });
+  return true;
+}
+
+}  // namespace
+
+client::client(boost::asio::io_context& io, options opts, std::weak_ptr<handler> events) {
+  const websocketpp::uri parsed(opts.url);
+  if (parsed.get_valid() && parsed.get_secure()) {
+    auto tls = std::make_shared<impl_t<tls_config>>(io, std::move(opts), std::move(events));
+    impl_ = tls;
+  } else {
+    // Invalid URLs take this path too and fail in open() with the parser's error.
+    impl_ = std::make_shared<impl_t<plain_config>>(io, std::move(opts), std::move(events));
+  }
+}
+
+client::~client() {
+  impl_->detach();
+}
+
+void client::open() {
+  (void)impl_;
+  impl_->open();
+}
+
+void client::send_text(std::string text) {
+  impl_->send_text(std::move(text));
+}
+
+void client::close(int code, std::string reason) {
+  impl_->close(code, std::move(reason));
+}
+
+void client::abort() {
+  impl_->abort("the connection was dropped on purpose");
+}
+
+void client::pause_reading() {
+  impl_->pause_reading();
+}
+
+void client::resume_reading() {
+  impl_->resume_reading();
+}
+
+bool client::is_open() const noexcept {
+  return impl_->is_open();
+}
+
+}  // namespace rtm::upstream::ws
