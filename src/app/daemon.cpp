@@ -73,7 +73,6 @@ class daemon {
     publisher_ = std::make_unique<kafka::publisher>(io_, cfg_.kafka, metrics_, bootstrap);
     publisher_->set_backpressure_handler([this](bool paused) { on_backpressure(paused); });
     publisher_->set_fatal_handler([this](const std::string& why) { on_producer_fatal(why); });
-    publisher_->start();
     if (!cfg_.metrics.listen.empty()) {
       http_ =
           std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
@@ -112,7 +111,8 @@ class daemon {
     }
     if (stopping_) {
       // A second SIGTERM/SIGINT during a stop: the operator does not want to wait for the drain.
-      log::warn("", "second stop signal: exiting now with ", publisher_->outstanding(), " record(s) undelivered");
+      log::warn("", "second stop signal: exiting now with ", publisher_->outstanding() + publisher_->waiting(),
+                " record(s) undelivered");
       exit_code_ = exit_failure;
       io_.stop();
       return;
@@ -318,8 +318,8 @@ class daemon {
     draining_ = true;
     stop_timer_.cancel();
     log::info("", "upstreams closed; waiting up to ", cfg_.kafka.shutdown_timeout.count(), " ms for ",
-              publisher_->outstanding(), " outstanding Kafka deliveries");
-    publisher_->drain(cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
+              publisher_->outstanding() + publisher_->waiting(), " outstanding Kafka deliveries");
+    publisher_->drain(std::chrono::steady_clock::now() + cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
       if (left > 0) {
         log::error("", left, " record(s) were not delivered before kafka.shutdown_timeout");
         if (exit_code_ == exit_ok) {
