@@ -47,7 +47,7 @@ void apply_log_config(const config::log_config& cfg) noexcept {
 // How long stop waits for every upstream socket to be closed for certain; sessions force their own close after a
 // short grace, so this only guards against a bug.
 constexpr std::chrono::seconds upstream_stop_bound{10};
-constexpr std::chrono::seconds status_interval{10};
+constexpr std::chrono::seconds status_interval{5};
 
 // Owns everything the process runs, in the start order of STYLE.md: config, components, signals, connect, READY=1,
 // run; and the reverse on stop: STOPPING=1, close upstreams, drain Kafka with a deadline. Everything below runs on
@@ -85,6 +85,7 @@ class daemon {
     }
     notify_.ready();
     notify_.start_watchdog();
+    report_status();
     schedule_status();
     log::info("", "rtm-bridge ready");
 
@@ -337,17 +338,25 @@ class daemon {
     });
   }
 
+  // STATUS= for `systemctl status`: how many connections are live and the publish rate since the last report.
+  void report_status() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto published = metrics_.published_total();
+    const double seconds = std::chrono::duration<double>(now - last_status_at_).count();
+    const double rate = seconds > 0 ? static_cast<double>(published - last_published_) / seconds : 0.0;
+    last_published_ = published;
+    last_status_at_ = now;
+    notify_.status(std::to_string(metrics_.connections_up()) + "/" + std::to_string(connections_.size()) +
+                   " connections live, " + std::to_string(static_cast<long long>(rate)) + " events/s");
+  }
+
   void schedule_status() {
     status_timer_.expires_after(status_interval);
     status_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) {
         return;
       }
-      const auto published = metrics_.published_total();
-      const double rate = static_cast<double>(published - last_published_) / status_interval.count();
-      last_published_ = published;
-      notify_.status(std::to_string(metrics_.connections_up()) + "/" + std::to_string(connections_.size()) +
-                     " connections live, " + std::to_string(static_cast<long long>(rate)) + " events/s");
+      report_status();
       schedule_status();
     });
   }
@@ -366,6 +375,7 @@ class daemon {
   std::set<std::string> stopping_connections_;
   std::map<std::string, config::connection_config> deferred_starts_;
   std::uint64_t last_published_ = 0;
+  std::chrono::steady_clock::time_point last_status_at_ = std::chrono::steady_clock::now();
   int exit_code_ = exit_ok;
   bool paused_ = false;
   bool stopping_ = false;

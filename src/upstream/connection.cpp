@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "upstream/slack/session.hpp"
 #include "upstream/socketio/session.hpp"
 
 namespace rtm::upstream {
@@ -12,9 +13,7 @@ std::shared_ptr<connection> make_connection(boost::asio::io_context& io, const c
     case config::connection_kind::acme:
       return socketio::session::create(io, cfg, events, metrics);
     case config::connection_kind::slack:
-      // The Slack legacy RTM upstream (src/upstream/slack, rtm.connect + WebSocket on ws::client) is a separate,
-      // later task; until it lands this build refuses such connections plainly.
-      throw std::invalid_argument("connection " + cfg.name + ": kind slack is not supported by this build yet");
+      return std::make_shared<slack::session>(io, cfg, events, metrics);
   }
   throw std::invalid_argument("connection " + cfg.name + ": unknown kind");
 }

@@ -28,7 +28,7 @@ using tcp = asio::ip::tcp;
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-// One GET, in the Beast client example's shape: on_resolve → on_connect → on_handshake (https) → on_write →
+// One request, in the Beast client example's shape: on_resolve → on_connect → on_handshake (https) → on_write →
 // on_read. A single deadline timer bounds the whole exchange: when it fires it closes the socket and the pending
 // step fails. All on the io_context thread; handlers hold `self`.
 template <typename Stream>
@@ -44,7 +44,7 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
         deadline_(io) {}
 
   void start() {
-    request_.method(bhttp::verb::get);
+    request_.method(req_.method == "POST" ? bhttp::verb::post : bhttp::verb::get);
     request_.target(url_.target());
     request_.version(11);
     request_.set(bhttp::field::host, url_.host_header());
@@ -53,6 +53,11 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
     request_.set(bhttp::field::connection, "close");
     for (const auto& [name, value] : req_.headers) {
       request_.set(name, value);
+    }
+    if (!req_.body.empty() || request_.method() == bhttp::verb::post) {
+      request_.set(bhttp::field::content_type, req_.content_type);
+      request_.body() = std::move(req_.body);
+      request_.prepare_payload();
     }
     parser_.body_limit(req_.body_limit);
 
@@ -106,7 +111,7 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
     }
     if constexpr (std::is_same_v<Stream, tls_stream>) {
       if (!ws::set_server_name(stream_.native_handle(), url_.host)) {
-        return finish("GET " + url_.to_string() + ": cannot set the TLS server name");
+        return finish(req_.method + " " + url_.to_string() + ": cannot set the TLS server name");
       }
       stream_.async_handshake(
           asio::ssl::stream_base::client,
@@ -145,16 +150,19 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
     response reply;
     reply.status = parser_.get().result_int();
     reply.body = std::move(parser_.get().body());
+    if (const auto it = parser_.get().find(bhttp::field::retry_after); it != parser_.get().end()) {
+      reply.retry_after = std::string(it->value());
+    }
     // "Connection: close" was asked for: no TLS close_notify exchange to wait on, the socket just goes.
     finish("", reply);
   }
 
   void fail(const beast::error_code& ec, const char* step) {
     if (timed_out_) {
-      return finish("GET " + url_.to_string() + ": timed out after " + std::to_string(req_.timeout.count()) +
+      return finish(req_.method + " " + url_.to_string() + ": timed out after " + std::to_string(req_.timeout.count()) +
                     " ms (during " + step + ")");
     }
-    std::string text = "GET " + url_.to_string() + ": " + step + ": " + ec.message();
+    std::string text = req_.method + " " + url_.to_string() + ": " + step + ": " + ec.message();
     if (ec == bhttp::error::body_limit) {
       text += " (more than " + std::to_string(req_.body_limit) + " bytes)";
     }
@@ -190,7 +198,7 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
   Stream stream_;
   asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
-  bhttp::request<bhttp::empty_body> request_;
+  bhttp::request<bhttp::string_body> request_;
   bhttp::response_parser<bhttp::string_body> parser_;
   bool timed_out_ = false;
   bool cancelled_ = false;
@@ -225,7 +233,7 @@ std::shared_ptr<operation> fail_later(asio::io_context& io, completion done, std
 
 }  // namespace
 
-std::shared_ptr<operation> async_get(asio::io_context& io, request req, completion done) {
+std::shared_ptr<operation> async_request(asio::io_context& io, request req, completion done) {
   std::string error;
   auto target = parse_url(req.url, &error);
   if (target && target->scheme != "http" && target->scheme != "https") {
@@ -233,12 +241,12 @@ std::shared_ptr<operation> async_get(asio::io_context& io, request req, completi
     target.reset();
   }
   if (!target) {
-    return fail_later(io, std::move(done), "GET " + req.url + ": " + error);
+    return fail_later(io, std::move(done), req.method + " " + req.url + ": " + error);
   }
   if (target->scheme == "https") {
     auto tls_context = ws::make_client_context(req.tls, target->host, error);
     if (!tls_context) {
-      return fail_later(io, std::move(done), "GET " + target->to_string() + ": " + error);
+      return fail_later(io, std::move(done), req.method + " " + target->to_string() + ": " + error);
     }
     auto op = std::make_shared<fetch<tls_stream>>(io, std::move(req), std::move(*target), std::move(done),
                                                   std::move(tls_context));

@@ -12,13 +12,16 @@
 
 #include "upstream/ws/tls_context.hpp"
 
-// A small HTTP(S) GET client on Boost.Beast for the upstreams' REST calls (Acme endpoint discovery; Slack
-// rtm.connect later). Runs on the daemon's io_context with the connection's TLS settings and one deadline for the
+// A small HTTP(S) client on Boost.Beast for the upstreams' REST calls (Acme endpoint discovery: GET; Slack
+// rtm.connect: POST with a form body). Runs on the daemon's io_context with the connection's TLS settings and one deadline for the
 // whole exchange. Every member and the completion run on the io_context's single thread.
 namespace rtm::upstream::http {
 
 struct request {
+  std::string method = "GET";                                // GET or POST
   std::string url;                                           // http:// or https://
+  std::string content_type;                                  // with a body
+  std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization: never logged
   ws::tls_options tls;
   std::chrono::milliseconds timeout{10000};  // DNS, connect, TLS, request and response together
@@ -28,6 +31,7 @@ struct request {
 struct response {
   unsigned status = 0;
   std::string body;
+  std::string retry_after;  // the Retry-After header as sent (HTTP 429/503), empty when absent
 };
 
 // `error_text` empty: `reply` is what the server answered, whatever its status. Otherwise the exchange failed
@@ -48,8 +52,8 @@ class operation {
   virtual void cancel() noexcept = 0;
 };
 
-// Starts a GET. The completion runs exactly once (unless cancelled), always later from the io_context, never from
+// Starts the request. The completion runs exactly once (unless cancelled), always later from the io_context, never from
 // inside async_get.
-[[nodiscard]] std::shared_ptr<operation> async_get(boost::asio::io_context& io, request req, completion done);
+[[nodiscard]] std::shared_ptr<operation> async_request(boost::asio::io_context& io, request req, completion done);
 
 }  // namespace rtm::upstream::http

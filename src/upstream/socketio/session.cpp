@@ -147,7 +147,7 @@ void session::discover() {
   }
   log::info(name(), "discovering the RTM endpoint: GET ", req.url);
   const std::uint64_t generation = generation_;
-  discovery_ = http::async_get(
+  discovery_ = http::async_request(
       io_, std::move(req),
       [self = shared_from_this(), generation](std::string_view error_text, const http::response& reply) {
         self->on_discovered(generation, error_text, reply);

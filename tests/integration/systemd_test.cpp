@@ -1,0 +1,145 @@
+// The systemd unit and the notify protocol: the unit verifies and is hardened (exposure <= 1.5), and the daemon
+// speaks READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to a real NOTIFY_SOCKET datagram listener.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "support/process.hpp"
+
+using namespace std::chrono_literals;
+using rtm::test::child_process;
+
+namespace {
+
+// The unit with ExecStart pointing at the binary under test, so `verify` checks real paths.
+std::string unit_under_test(const rtm::test::temp_dir& dir) {
+  std::string unit = rtm::test::read_file(rtm::test::env_path("RTM_SOURCE_ROOT") + "/systemd/rtm-bridge.service");
+  unit = std::regex_replace(unit, std::regex("/usr/bin/rtm-bridge"), rtm::test::env_path("RTM_BRIDGE_BIN"));
+  return dir.write("rtm-bridge.service", unit, 0644);
+}
+
+std::string run_capture(std::vector<std::string> argv, int& code) {
+  rtm::test::temp_dir dir;
+  child_process::options opts;
+  opts.argv = std::move(argv);
+  opts.stdout_file = dir.file("out");
+  opts.stderr_file = dir.file("out.err");
+  child_process p(std::move(opts));
+  const auto rc = p.wait(60s);
+  REQUIRE(rc.has_value());
+  code = *rc;
+  return rtm::test::read_file(dir.file("out")) + rtm::test::read_file(dir.file("out.err"));
+}
+
+class notify_listener {
+ public:
+  explicit notify_listener(const std::string& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof(addr.sun_path));
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    timeval tv{0, 200000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  notify_listener(const notify_listener&) = delete;
+  notify_listener& operator=(const notify_listener&) = delete;
+  notify_listener(notify_listener&&) = delete;
+  notify_listener& operator=(notify_listener&&) = delete;
+  ~notify_listener() { ::close(fd_); }
+
+  // Collects datagrams until one contains `needle` or the timeout passes.
+  bool wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (seen(needle)) {
+        return true;
+      }
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        messages_.emplace_back(buf, static_cast<std::size_t>(n));
+      }
+    }
+    return seen(needle);
+  }
+  bool seen(const std::string& needle) const {
+    for (const auto& m : messages_) {
+      if (m.find(needle) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
+  std::string all() const {
+    std::string out;
+    for (const auto& m : messages_) {
+      out += m + " | ";
+    }
+    return out;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::vector<std::string> messages_;
+};
+
+}  // namespace
+
+TEST_CASE("the systemd unit verifies and its exposure is 1.5 or less") {
+  rtm::test::temp_dir dir;
+  const auto unit = unit_under_test(dir);
+  int code = -1;
+  const std::string verify = run_capture({"systemd-analyze", "verify", unit}, code);
+  CHECK_MESSAGE(code == 0, verify);
+  CHECK_MESSAGE(verify.find("rtm-bridge.service") == std::string::npos, verify);  // no complaint names the unit
+  const std::string security = run_capture({"systemd-analyze", "security", "--offline=yes", unit}, code);
+  std::smatch m;
+  REQUIRE_MESSAGE(std::regex_search(security, m, std::regex(R"(Overall exposure level for [^:]+: ([0-9.]+))")),
+                  security);
+  CHECK(std::stod(m[1]) <= 1.5);
+}
+
+TEST_CASE("the daemon sends READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to NOTIFY_SOCKET") {
+  rtm::test::temp_dir dir;
+  notify_listener listener(dir.file("notify.sock"));
+  const auto config = dir.write("rtm-bridge.yaml", R"(kafka:
+  brokers: embedded
+  shutdown_timeout: 5s
+connections:
+  - name: acme-unreachable
+    kind: acme
+    url: "ws://127.0.0.1:9/"
+    identifier: {value: "id"}
+    key: {value: "key"}
+    reconnect: {initial_delay: 1s, max_delay: 2s}
+metrics:
+  listen: ""
+)");
+  child_process::options opts;
+  opts.argv = {rtm::test::env_path("RTM_BRIDGE_BIN"), "--config", config};
+  opts.env = {{"NOTIFY_SOCKET", dir.file("notify.sock")}, {"WATCHDOG_USEC", "400000"}};
+  opts.unset_env = {"WATCHDOG_PID"};
+  opts.stdout_file = dir.file("daemon.out");
+  opts.stderr_file = dir.file("daemon.log");
+  child_process daemon(std::move(opts));
+  CHECK_MESSAGE(listener.wait_for("READY=1", 20s), listener.all() << rtm::test::read_file(dir.file("daemon.log")));
+  CHECK_MESSAGE(listener.wait_for("STATUS=", 10s), listener.all());
+  CHECK_MESSAGE(listener.wait_for("WATCHDOG=1", 5s), listener.all());
+  daemon.signal(SIGTERM);
+  CHECK_MESSAGE(listener.wait_for("STOPPING=1", 10s), listener.all());
+  const auto code = daemon.wait(20s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}

@@ -1,0 +1,300 @@
+// The Slack RTM session against a real node `http` + `ws` upstream (tests/fixtures/slack_server.js) that hands out
+// single-use URLs: events, reconnect triggers, dead-connection detection, rate limits and refused tokens.
+#include "upstream/slack/session.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+#include <mutex>
+#include <regex>
+#include <thread>
+#include <vector>
+
+#include "metrics/registry.hpp"
+#include "support/process.hpp"
+
+using namespace std::chrono_literals;
+using rtm::test::child_process;
+
+namespace {
+
+struct recorded_event {
+  std::string name;
+  std::string name_space;
+  std::string team_id;
+  std::string enterprise_id;
+  std::string payload;
+};
+
+// Sink calls arrive on the io_context thread; the test thread reads under the mutex.
+class recording_sink final : public rtm::upstream::sink {
+ public:
+  void on_event(const rtm::upstream::event& ev) noexcept override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back({std::string(ev.name), std::string(ev.name_space), std::string(ev.team_id),
+                       std::string(ev.enterprise_id), std::string(ev.payload)});
+  }
+  void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    dead_letters_.emplace_back(std::string(dl.reason), std::string(dl.raw));
+  }
+  std::vector<recorded_event> events() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return events_;
+  }
+  std::vector<std::pair<std::string, std::string>> dead_letters() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return dead_letters_;
+  }
+  std::size_t event_count() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return events_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<recorded_event> events_;
+  std::vector<std::pair<std::string, std::string>> dead_letters_;
+};
+
+class slack_fixture {
+ public:
+  explicit slack_fixture(std::vector<std::string> tokens) : server_(start(std::move(tokens))) {
+    const auto port = server_.wait_for_line("LISTENING ", 20s);
+    REQUIRE_MESSAGE(port.has_value(), "slack_server.js did not start");
+    port_ = *port;
+  }
+  std::string api_url() const { return "http://127.0.0.1:" + port_ + "/api/"; }
+
+  std::string command(const std::string& json) {
+    server_.write_line(json);
+    auto line = server_.read_line(10s);
+    REQUIRE_MESSAGE(line.has_value(), "no answer from slack_server.js to " << json);
+    return *line;
+  }
+  // A number from the STATS line, e.g. stat("connect_calls", "xoxb-good").
+  long stat(const std::string& field, const std::string& token) {
+    const std::string line = command(R"({"cmd":"stats"})");
+    const std::regex re("\"" + field + "\":\\{[^}]*\"" + token + "\":(-?\\d+)");
+    std::smatch m;
+    return std::regex_search(line, m, re) ? std::stol(m[1]) : 0;
+  }
+  long connect_gap_ms(const std::string& token, std::size_t first, std::size_t second) {
+    const std::string line = command(R"({"cmd":"stats"})");
+    const std::regex re("\"" + token + "\":\\[([0-9,]*)\\]");
+    std::smatch m;
+    REQUIRE(std::regex_search(line, m, re));
+    std::vector<long> times;
+    std::stringstream in(m[1]);
+    for (std::string part; std::getline(in, part, ',');) {
+      times.push_back(std::stol(part));
+    }
+    REQUIRE(times.size() > second);
+    return times[second] - times[first];
+  }
+
+ private:
+  static child_process start(std::vector<std::string> tokens) {
+    child_process::options opts;
+    opts.argv = {"node", rtm::test::env_path("RTM_FIXTURES_DIR") + "/slack_server.js"};
+    for (auto& t : tokens) {
+      opts.argv.push_back("--token");
+      opts.argv.push_back(std::move(t));
+    }
+    opts.keep_stdin = true;
+    return child_process(std::move(opts));
+  }
+
+  child_process server_;
+  std::string port_;
+};
+
+rtm::config::connection_config slack_config(const std::string& name, const std::string& api_url,
+                                            const std::string& token) {
+  rtm::config::connection_config cfg;
+  cfg.name = name;
+  cfg.kind = rtm::config::connection_kind::slack;
+  cfg.url = api_url;
+  cfg.key.value = token;
+  cfg.reconnect.initial_delay = 100ms;
+  cfg.reconnect.max_delay = 1s;
+  cfg.reconnect.jitter = 0.2;
+  cfg.ping_timeout = 2s;
+  return cfg;
+}
+
+// An io_context on its own thread, running sessions until the harness goes.
+class loop {
+ public:
+  loop() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  loop(const loop&) = delete;
+  loop& operator=(const loop&) = delete;
+  loop(loop&&) = delete;
+  loop& operator=(loop&&) = delete;
+  ~loop() {
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  boost::asio::io_context& io() { return io_; }
+
+  std::shared_ptr<rtm::upstream::slack::session> start(const rtm::config::connection_config& cfg,
+                                                       rtm::upstream::sink& sink) {
+    auto s = std::make_shared<rtm::upstream::slack::session>(io_, cfg, sink, metrics_);
+    boost::asio::post(io_, [s] { s->start(); });
+    return s;
+  }
+  // Stops the session on the loop and waits until its socket is gone.
+  bool stop(const std::shared_ptr<rtm::upstream::slack::session>& s) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    boost::asio::post(io_, [s, done] { s->stop([done] { done->set_value(); }); });
+    return future.wait_for(10s) == std::future_status::ready;
+  }
+
+ private:
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  rtm::metrics::registry metrics_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("slack: events flow with the connection's team, type.subtype names and byte-exact frames") {
+  slack_fixture upstream({"xoxb-good:T0001:E0009"});
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+
+  const std::string message =
+      R"({"type":"message","channel":"C1","user":"U1","text":"héllo ✅","ts":"1582838099.000600","team":"T9"})";
+  const std::string changed = R"({"type":"message","subtype":"message_changed","ts":"1582838100.000100"})";
+  const std::string presence = R"({"type":"presence_change","user":"U1","presence":"away"})";
+  for (const auto& frame : {message, changed, presence}) {
+    upstream.command(R"({"cmd":"emit","frame":)" + std::string("\"") +
+                     std::regex_replace(frame, std::regex(R"(["\\])"), R"(\$&)") + "\"}");
+  }
+  // Not published: acknowledgements, pongs, reconnect_url. Dead letters: what is not an event.
+  upstream.command(R"({"cmd":"emit","frame":"{\"ok\":true,\"reply_to\":3,\"ts\":\"1.2\"}"})");
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"reconnect_url\",\"url\":\"wss://x\"}"})");
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",broken"})");
+  upstream.command(R"({"cmd":"emit","frame":"[1,2,3]"})");
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"after\"}"})");
+
+  REQUIRE(rtm::test::eventually([&] { return sink.event_count() >= 4; }, 10s));
+  const auto events = sink.events();
+  REQUIRE(events.size() == 4);
+  CHECK(events[0].name == "message");
+  CHECK(events[0].payload == message);
+  CHECK(events[0].team_id == "T0001");  // the connection's team, not the frame's "team"
+  CHECK(events[0].enterprise_id == "E0009");
+  CHECK(events[0].name_space == "slack");
+  CHECK(events[1].name == "message.message_changed");
+  CHECK(events[1].payload == changed);
+  CHECK(events[2].name == "presence_change");
+  CHECK(events[3].payload == R"({"type":"message","text":"after"})");
+  const auto dead = sink.dead_letters();
+  REQUIRE(dead.size() == 2);
+  CHECK(dead[0].first == "bad_json");
+  CHECK(dead[0].second == R"({"type":"message",broken)");
+  CHECK(dead[1].first == "not_an_object");
+  CHECK(upstream.stat("connect_calls", "xoxb-good") == 1);
+  CHECK(l.stop(s));
+  CHECK(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 0; }, 5s));
+}
+
+TEST_CASE("slack: goodbye, migration, a server close and a dropped TCP connection each lead to a fresh rtm.connect") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  long calls = 1;
+  for (const char* cmd : {R"({"cmd":"goodbye"})", R"({"cmd":"migrate"})", R"({"cmd":"close","code":1001})",
+                          R"({"cmd":"destroy"})"}) {
+    upstream.command(cmd);
+    ++calls;
+    REQUIRE_MESSAGE(rtm::test::eventually(
+                        [&] {
+                          return upstream.stat("connect_calls", "xoxb-good") == calls &&
+                                 upstream.stat("live", "xoxb-good") == 1;
+                        },
+                        10s),
+                    "no new session after " << cmd);
+  }
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"still here\"}"})");
+  CHECK(rtm::test::eventually([&] { return sink.event_count() == 1; }, 5s));
+  CHECK(upstream.stat("max_live", "xoxb-good") == 1);  // never two sockets for the token
+  CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: a server that stops answering is replaced within ping_timeout") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  upstream.command(R"({"cmd":"blackhole","on":true})");
+  const auto since = std::chrono::steady_clock::now();
+  // ping_timeout 2 s, checked every second, then a close that the silent peer never answers (forced after the
+  // transport's grace) and a back-off of at most 1 s.
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("connect_calls", "xoxb-good") == 2; }, 10s));
+  const auto took = std::chrono::steady_clock::now() - since;
+  CHECK(took >= 1500ms);
+  CHECK(took <= 7s);
+  upstream.command(R"({"cmd":"blackhole","on":false})");
+  CHECK(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  CHECK(upstream.stat("max_live", "xoxb-good") == 1);
+  CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: HTTP 429 with Retry-After: 2 delays the next rtm.connect by at least 2 s") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  upstream.command(R"({"cmd":"script","token":"xoxb-good","responses":[{"status":429,"retry_after":2}]})");
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  CHECK(upstream.stat("connect_calls", "xoxb-good") == 2);
+  CHECK(upstream.connect_gap_ms("xoxb-good", 0, 1) >= 2000);
+  CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: a refused token backs off for long while another connection keeps serving") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink bad_sink;
+  recording_sink good_sink;
+  loop l;
+  auto bad = l.start(slack_config("slack-revoked", upstream.api_url(), "xoxb-revoked"), bad_sink);
+  auto good = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), good_sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  for (int i = 0; i < 5; ++i) {
+    upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"x\"}"})");
+  }
+  CHECK(rtm::test::eventually([&] { return good_sink.event_count() == 5; }, 5s));
+  std::this_thread::sleep_for(8s);
+  const long calls = upstream.stat("connect_calls", "xoxb-revoked");
+  CHECK(calls >= 1);
+  CHECK(calls <= 3);
+  CHECK(bad_sink.event_count() == 0);
+  CHECK(upstream.stat("live", "xoxb-good") == 1);
+  CHECK(l.stop(bad));
+  CHECK(l.stop(good));
+}
+
+TEST_CASE("slack: an expired URL and transient rtm.connect errors are retried through rtm.connect") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  upstream.command(
+      R"({"cmd":"script","token":"xoxb-good","responses":[{"expired_url":true},{"error":"internal_error"},{"status":503}]})");
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 15s));
+  CHECK(upstream.stat("connect_calls", "xoxb-good") == 4);
+  CHECK(upstream.stat("max_live", "xoxb-good") == 1);
+  CHECK(l.stop(s));
+}
