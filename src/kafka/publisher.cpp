@@ -85,26 +85,23 @@ void publisher::create_producer() {
 // ---- the record store -------------------------------------------------------------------------------------------
 
 record& publisher::append_record() {
-  record& r = records_.emplace_back();
+  // Always the largest key: the insertion hint makes it constant time.
+  record& r = records_.emplace_hint(records_.end(), next_seq_, record{})->second;
   r.seq = next_seq_++;
   return r;
 }
 
 void publisher::drop_last_record() noexcept {
-  records_.pop_back();
-  --next_seq_;
+  records_.erase(--next_seq_);
 }
 
 std::uint64_t publisher::first_seq() const noexcept {
-  return records_.empty() ? next_seq_ : records_.front().seq;
+  return records_.empty() ? next_seq_ : records_.begin()->first;
 }
 
 record* publisher::find(std::uint64_t seq) noexcept {
-  const std::uint64_t first = first_seq();
-  if (seq < first || seq >= next_seq_) {
-    return nullptr;
-  }
-  return &records_[static_cast<std::size_t>(seq - first)];
+  const auto it = records_.find(seq);
+  return it == records_.end() ? nullptr : &it->second;
 }
 
 // ---- upstream::sink ---------------------------------------------------------------------------------------------
@@ -177,20 +174,20 @@ void publisher::pump() noexcept {
     return;
   }
   while (true) {
-    if (cursor_ < first_seq()) {
-      cursor_ = first_seq();
-    }
-    if (cursor_ >= next_seq_) {
-      return;
-    }
     if (in_flight_ >= tuning_.limits.high_records || in_flight_bytes_ >= tuning_.limits.high_bytes) {
       return;  // our own bound: the rest waits here, in order
     }
-    record* r = find(cursor_);
-    if (r->st != record::state::waiting) {
-      ++cursor_;
-      continue;
+    // The next record at or after the cursor that waits (the store holds only unsettled records).
+    auto it = records_.lower_bound(cursor_);
+    while (it != records_.end() && it->second.st != record::state::waiting) {
+      ++it;
     }
+    if (it == records_.end()) {
+      cursor_ = next_seq_;
+      return;
+    }
+    record* r = &it->second;
+    cursor_ = r->seq;
     const rd_kafka_resp_err_t err = produce(*r);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       r->st = record::state::in_flight;
@@ -280,9 +277,9 @@ void publisher::complete(record& r) noexcept {
     // push_back does not allocate.
     graveyard_.push_back(std::move(bytes));
   }
-  while (!records_.empty() && records_.front().st == record::state::done) {
-    records_.pop_front();
-  }
+  // Settled records leave at once, wherever they are: one record stuck in flight must not hold back the memory of
+  // everything settled after it.
+  records_.erase(r.seq);
 }
 
 void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail) noexcept {
@@ -294,7 +291,7 @@ void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail
       metrics_.event_failed(connection, reason);
       log::warn(connection, "kafka: event ", r.field(record_field::event), " for topic ", r.topic_c_str(),
                 " failed permanently (", detail, "); dead-lettered to ", dead_letter_topic_);
-      record& dl = append_record();  // `r` stays valid: a deque keeps references on push_back
+      record& dl = append_record();  // `r` stays valid: std::map keeps references on insertion
       try {
         build_failed_delivery_record(dl, r, dead_letter_topic_, reason, detail, max_dead_letter_value_);
       } catch (const std::exception&) {
@@ -332,7 +329,7 @@ void publisher::update_state() noexcept {
     }
     paused_ = want;
     if (want) {
-      log::warn("", "kafka: pausing upstream reading (", waiting_, " records waiting locally, ", in_flight_,
+      log::info("", "kafka: pausing upstream reading (", waiting_, " records waiting locally, ", in_flight_,
                 " in flight)");
     } else {
       log::info("", "kafka: resuming upstream reading (", in_flight_, " records in flight)");
@@ -413,8 +410,9 @@ void publisher::on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool
     log::warn("", "kafka: all brokers are down (", reason, "); records wait and librdkafka keeps reconnecting");
     return;
   }
-  // Everything else librdkafka reports here is informational: it retries on its own.
-  log::warn("", "kafka: ", reason, " (", rd_kafka_err2name(err), ")");
+  // Everything else here is informational (librdkafka retries on its own) and its log callback has already said
+  // it at the right level: keep it for debugging only.
+  log::debug("", "kafka: ", reason, " (", rd_kafka_err2name(err), ")");
 }
 
 void publisher::on_broker_state(std::uint32_t generation, int up, int known) noexcept {
@@ -468,7 +466,7 @@ void publisher::recreate(const std::string& reason) noexcept {
   retire_producer();
   std::size_t again = 0;
   std::size_t maybe = 0;
-  for (const auto& r : records_) {
+  for (const auto& [seq, r] : records_) {
     if (r.st == record::state::waiting && r.generation != 0) {
       ++again;
       maybe += r.maybe_persisted ? 1 : 0;
@@ -527,10 +525,7 @@ void publisher::retire_producer() noexcept {
   const std::uint32_t generation = p->generation();
   p->serve();
   std::size_t keep = 0;
-  for (auto& r : records_) {
-    if (r.st == record::state::done) {
-      continue;
-    }
+  for (auto& [seq, r] : records_) {
     if (r.generation == generation) {
       r.produced_by_retired = true;
     }
@@ -593,7 +588,9 @@ void publisher::drain(std::chrono::steady_clock::time_point deadline, drain_hand
   drain_deadline_ = deadline;
   drain_done_ = std::move(done);
   if (draining_) {
-    return;  // a second call only moves the deadline and replaces the handler
+    // A second call moves the deadline and replaces the handler; if the drain already ended, it is answered now.
+    maybe_report_drained();
+    return;
   }
   draining_ = true;
   const auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,7 +33,7 @@ class registry;
 // destroy retired producer handles, and they only post back to the io_context.
 //
 // Records (record.hpp) stay in an ordered store, by sequence number, from the moment they are accepted until the
-// cluster confirms them, so that:
+// cluster confirms them (or they fail for good), so that:
 //   - librdkafka can take the value bytes without copying them (RD_KAFKA_MSG_F_COPY is not used);
 //   - on QUEUE_FULL (or past our own bound of outstanding records/bytes) the record and every later one wait here,
 //     in order, and the daemon is asked to pause reading upstream (backpressure handler `true`); as delivery reports
@@ -176,7 +175,8 @@ class publisher final : public upstream::sink, private producer_listener {
   std::uint32_t generation_ = 0;
   std::size_t max_dead_letter_value_ = 0;
 
-  std::deque<record> records_;  // ordered by seq, contiguous; settled records leave from the front
+  // Every unsettled record (waiting or in flight), by sequence number: the order of production and re-production.
+  std::map<std::uint64_t, record> records_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t cursor_ = 1;  // the first record that may still need producing
   std::size_t waiting_ = 0;

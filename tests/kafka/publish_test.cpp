@@ -373,7 +373,9 @@ TEST_CASE("publish: 10,000 events over 16 teams arrive complete and in per-team 
 TEST_CASE("publish: every broker down for 5 s mid-stream loses and duplicates nothing") {
   harness h;
   h.cluster->create_topic("rtm.message", 6, 3);
-  h.start();
+  publisher::tuning tune;
+  tune.broker_down_grace = 2s;
+  h.start(tune);
   std::map<std::string, int> sent;
   for (int i = 0; i < 1500; ++i) {
     const std::string team = team_name(i % 16);
@@ -390,6 +392,7 @@ TEST_CASE("publish: every broker down for 5 s mid-stream loses and duplicates no
     h.run_for(100ms);
   }
   CHECK(h.pub->outstanding() > 0);  // the outage really held records back
+  CHECK_FALSE(h.pub->healthy());    // no broker for longer than the grace
   h.cluster->set_broker_up(-1);
   for (int i = 0; i < 1500; ++i) {
     const std::string team = team_name(i % 16);
@@ -405,6 +408,7 @@ TEST_CASE("publish: every broker down for 5 s mid-stream loses and duplicates no
   CHECK(got.duplicates == 0);
   check_complete_in_order(got, sent);
   CHECK(h.metrics.failed_total() == 0);
+  CHECK(h.run_until([&h] { return h.pub->healthy(); }, 10s));
   h.drain_and_stop();
 }
 
@@ -604,7 +608,38 @@ TEST_CASE("publish: drain with an unreachable broker gives up at the deadline an
   CHECK(took >= 1400ms);
   CHECK(took < 6s);
   CHECK_FALSE(h.pub->healthy());
+  // A second drain call after the end is answered at once, with the same count.
+  std::optional<std::size_t> again;
+  h.pub->drain(std::chrono::steady_clock::now() + 1s, [&again](std::size_t n) { again = n; });
+  CHECK(again == 5);
   // After the drain nothing more is accepted; it is counted, not silently dropped.
   h.pub->on_event(h.source.make("T1", R"({"late":true})"));
   CHECK(h.metrics.render().find("reason=\"publisher_stopped\"} 1") != std::string::npos);
+}
+
+TEST_CASE("publish: the bridge's own librdkafka settings cannot be overridden; bad properties name their key") {
+  boost::asio::io_context io;
+  rtm::metrics::registry metrics;
+  rtm::config::kafka_config cfg;
+  cfg.properties = {{"enable.idempotence", "false"}};
+  CHECK_THROWS_WITH_AS(publisher(io, cfg, metrics, "127.0.0.1:9"),
+                       doctest::Contains("kafka.properties.enable.idempotence: set by rtm-bridge itself"),
+                       std::runtime_error);
+  cfg.properties = {{"partitioner", "random"}};
+  CHECK_THROWS_AS(publisher(io, cfg, metrics, "127.0.0.1:9"), std::runtime_error);
+  cfg.properties = {{"compression.type", "bogus"}};
+  CHECK_THROWS_WITH_AS(publisher(io, cfg, metrics, "127.0.0.1:9"),
+                       doctest::Contains("kafka.properties.compression.type"), std::runtime_error);
+  cfg.properties = {{"no.such.property", "1"}};
+  CHECK_THROWS_WITH_AS(publisher(io, cfg, metrics, "127.0.0.1:9"),
+                       doctest::Contains("kafka.properties.no.such.property"), std::runtime_error);
+  cfg.properties = {};
+  cfg.topic = "rtm.{nope}";
+  CHECK_THROWS_WITH_AS(publisher(io, cfg, metrics, "127.0.0.1:9"), doctest::Contains("kafka.topic"),
+                       std::runtime_error);
+  // A valid configuration with a user property on top builds, and is healthy only once a broker answers.
+  cfg.topic = "rtm.{namespace}";
+  cfg.properties = {{"linger.ms", "10"}, {"compression.type", "lz4"}};
+  publisher ok(io, cfg, metrics, "127.0.0.1:9");
+  CHECK(ok.bootstrap_servers() == "127.0.0.1:9");
 }
