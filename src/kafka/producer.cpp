@@ -1,0 +1,417 @@
+#include "kafka/producer.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <simdjson.h>
+#include <array>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include "kafka/librdkafka_log.hpp"
+#include "util/log.hpp"
+
+namespace rtm::kafka {
+namespace {
+
+// How many rd_kafka_poll() rounds one handler may run before yielding the io_context to other work (each round
+// serves everything queued at that moment, delivery reports come in batches).
+constexpr int poll_rounds_per_turn = 16;
+
+// Statistics every 5 s give the broker states behind healthy(); kafka.properties may change or disable it.
+constexpr const char* default_statistics_interval_ms = "5000";
+
+constexpr std::array<std::string_view, 8> owned_properties{
+    "bootstrap.servers",     "metadata.broker.list", "client.id",   "enable.idempotence", "acks",
+    "request.required.acks", "message.timeout.ms",   "partitioner",
+};
+
+bool sensitive_property(std::string_view name) noexcept {
+  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
+         name.find("key") != std::string_view::npos || name.find("sasl.oauthbearer.config") != std::string_view::npos;
+}
+
+class conf_guard {
+ public:
+  conf_guard() : conf_(rd_kafka_conf_new()) {}
+  conf_guard(const conf_guard&) = delete;
+  conf_guard& operator=(const conf_guard&) = delete;
+  conf_guard(conf_guard&&) = delete;
+  conf_guard& operator=(conf_guard&&) = delete;
+  ~conf_guard() {
+    if (conf_ != nullptr) {
+      rd_kafka_conf_destroy(conf_);
+    }
+  }
+  [[nodiscard]] rd_kafka_conf_t* get() const noexcept { return conf_; }
+  rd_kafka_conf_t* release() noexcept { return std::exchange(conf_, nullptr); }
+
+  // `origin` names the setting in the bridge's config for the error message.
+  void set(const std::string& name, const std::string& value, std::string_view origin) {
+    std::array<char, 512> errstr{};
+    if (rd_kafka_conf_set(conf_, name.c_str(), value.c_str(), errstr.data(), errstr.size()) != RD_KAFKA_CONF_OK) {
+      // librdkafka's text may quote the value; for anything that looks like a secret, keep only the name.
+      const std::string detail = sensitive_property(name) ? std::string("rejected by librdkafka") : errstr.data();
+      throw std::runtime_error(std::string(origin) + ": " + detail);
+    }
+  }
+
+ private:
+  rd_kafka_conf_t* conf_;
+};
+
+}  // namespace
+
+bool bridge_owned_property(std::string_view name) noexcept {
+  for (const auto owned : owned_properties) {
+    if (name == owned) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parse_broker_state(std::string_view stats_json, int& up, int& known) {
+  simdjson::ondemand::parser parser;
+  const simdjson::padded_string json(stats_json);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(json).get(doc) != simdjson::SUCCESS) {
+    return false;
+  }
+  simdjson::ondemand::object brokers;
+  if (doc["brokers"].get_object().get(brokers) != simdjson::SUCCESS) {
+    return false;
+  }
+  int up_count = 0;
+  int known_count = 0;
+  for (auto field : brokers) {
+    simdjson::ondemand::object broker;
+    if (field.value().get_object().get(broker) != simdjson::SUCCESS) {
+      return false;
+    }
+    std::string_view state;
+    if (broker["state"].get_string().get(state) != simdjson::SUCCESS) {
+      return false;
+    }
+    ++known_count;
+    if (state == "UP") {
+      ++up_count;
+    }
+  }
+  up = up_count;
+  known = known_count;
+  return true;
+}
+
+producer::producer(boost::asio::io_context& io, producer_listener& listener, std::uint32_t generation,
+                   std::chrono::milliseconds safety_interval)
+    : io_(io),
+      listener_(&listener),
+      generation_(generation),
+      safety_interval_(safety_interval),
+      callbacks_(std::make_unique<callback_context>()),
+      wakeup_(io),
+      safety_timer_(io) {}
+
+std::shared_ptr<producer> producer::create(boost::asio::io_context& io, const producer_settings& settings,
+                                           producer_listener& listener, std::uint32_t generation) {
+  // make_shared cannot reach the private constructor.
+  std::shared_ptr<producer> self(new producer(io, listener, generation, settings.safety_poll_interval));
+
+  conf_guard conf;
+  conf.set("bootstrap.servers", settings.bootstrap_servers, "kafka.brokers");
+  conf.set("client.id", settings.client_id, "kafka.client_id");
+  // The delivery guarantees of the contract: idempotent (so retries cannot reorder or duplicate within a producer
+  // session), every in-sync replica acknowledges, Java-compatible placement of keys.
+  conf.set("enable.idempotence", "true", "kafka (bridge setting enable.idempotence)");
+  conf.set("acks", "all", "kafka (bridge setting acks)");
+  conf.set("partitioner", "murmur2_random", "kafka (bridge setting partitioner)");
+  conf.set("message.timeout.ms", std::to_string(settings.delivery_timeout.count()), "kafka.delivery_timeout");
+  conf.set("statistics.interval.ms", default_statistics_interval_ms, "kafka (bridge default statistics.interval.ms)");
+  for (const auto& [name, value] : settings.properties) {
+    if (bridge_owned_property(name)) {
+      throw std::runtime_error("kafka.properties." + name +
+                               ": set by rtm-bridge itself (use kafka.brokers, kafka.client_id or "
+                               "kafka.delivery_timeout; idempotence, acks and the partitioner are fixed)");
+    }
+    conf.set(name, value, "kafka.properties." + name);
+  }
+  rd_kafka_conf_set_opaque(conf.get(), self->callbacks_.get());
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &producer::on_delivery_cb);
+  rd_kafka_conf_set_error_cb(conf.get(), &producer::on_error_cb);
+  rd_kafka_conf_set_stats_cb(conf.get(), &producer::on_stats_cb);
+  rd_kafka_conf_set_log_cb(conf.get(), &forward_librdkafka_log);
+
+  std::array<char, 512> value{};
+  std::size_t value_size = value.size();
+  if (rd_kafka_conf_get(conf.get(), "message.max.bytes", value.data(), &value_size) == RD_KAFKA_CONF_OK) {
+    self->max_message_bytes_ = std::strtoull(value.data(), nullptr, 10);
+  }
+
+  std::array<char, 512> errstr{};
+  self->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size());
+  if (self->rk_ == nullptr) {
+    throw std::runtime_error(std::string("kafka: cannot create the producer: ") + errstr.data());
+  }
+  conf.release();  // owned by the handle now
+
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    const int saved = errno;
+    rd_kafka_destroy(std::exchange(self->rk_, nullptr));
+    throw std::runtime_error(std::string("kafka: cannot create an eventfd for the producer: ") + std::strerror(saved));
+  }
+  self->wakeup_.assign(fd);
+  // librdkafka writes these 8 bytes (an eventfd counter increment of 1) on each empty → non-empty transition.
+  static constexpr std::uint64_t one = 1;
+  rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(self->rk_);
+  rd_kafka_queue_io_event_enable(main_queue, fd, &one, sizeof one);
+  rd_kafka_queue_destroy(main_queue);
+
+  self->callbacks_->target.store(self.get());
+  log::info("", "kafka: producer ", rd_kafka_name(self->rk_), " (generation ", generation, ") created for ",
+            settings.bootstrap_servers);
+  self->wait_for_events();
+  self->arm_safety_timer();
+  // Anything queued before the io event was enabled would not have woken us.
+  boost::asio::post(io, [self] { self->serve(); });
+  return self;
+}
+
+producer::~producer() {
+  if (rk_ != nullptr) {
+    // Only reached when close() was never called (e.g. the owner failed half-way): destroy here, blocking.
+    callbacks_->target.store(nullptr);
+    rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_);
+    rd_kafka_queue_io_event_enable(main_queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(main_queue);
+    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(rk_);
+  }
+}
+
+void producer::wait_for_events() {
+  wakeup_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) { self->on_events(ec); });
+}
+
+void producer::on_events(const boost::system::error_code& ec) {
+  if (ec || rk_ == nullptr) {
+    return;  // closed (operation_aborted) or the descriptor failed; the safety timer keeps serving in the latter case
+  }
+  std::uint64_t count = 0;
+  // Resets the eventfd counter; EAGAIN (already reset) is fine. Read before polling so no wake-up is lost.
+  const ssize_t n = ::read(wakeup_.native_handle(), &count, sizeof count);
+  (void)n;
+  serve();
+  if (rk_ != nullptr) {
+    wait_for_events();
+  }
+}
+
+void producer::arm_safety_timer() {
+  safety_timer_.expires_after(safety_interval_);
+  safety_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->on_safety_timer(ec); });
+}
+
+void producer::on_safety_timer(const boost::system::error_code& ec) {
+  if (ec || rk_ == nullptr) {
+    return;
+  }
+  serve();
+  if (rk_ != nullptr) {
+    arm_safety_timer();
+  }
+}
+
+void producer::serve() noexcept {
+  if (rk_ == nullptr) {
+    return;
+  }
+  bool drained = false;
+  for (int round = 0; round < poll_rounds_per_turn; ++round) {
+    if (rd_kafka_poll(rk_, 0) == 0) {
+      drained = true;
+      break;
+    }
+    if (rk_ == nullptr) {
+      return;
+    }
+  }
+  if (!drained && !continuation_posted_) {
+    // More is queued than one turn may serve; the io event will not fire again for it (the queue never emptied),
+    // so come back after other handlers had their turn.
+    continuation_posted_ = true;
+    try {
+      boost::asio::post(io_, [self = shared_from_this()] {
+        self->continuation_posted_ = false;
+        self->serve();
+      });
+    } catch (const std::exception& e) {
+      continuation_posted_ = false;  // the safety timer will serve it
+      log::error("", "kafka: cannot schedule serving the producer queue: ", e.what());
+    }
+  }
+  if (rk_ != nullptr) {
+    listener_->on_served(generation_);
+  }
+}
+
+rd_kafka_resp_err_t producer::produce(const outgoing_record& rec) noexcept {
+  if (rk_ == nullptr) {
+    return RD_KAFKA_RESP_ERR__STATE;
+  }
+  static_assert(sizeof(void*) >= sizeof(std::uint64_t), "the record sequence travels as the message opaque");
+  // Headers go in as an application-owned list (VTYPE_HEADERS), not one VTYPE_HEADER each: librdkafka 2.0.2's
+  // rd_kafka_produceva() frees its own header list twice when the partitioner refuses a message synchronously (a
+  // topic in an error state, e.g. after TOPIC_AUTHORIZATION_FAILED or an unknown topic), while an application-owned
+  // list is detached on that path and simply stays ours. Ownership passes to librdkafka only on success.
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(rec.headers.size());
+  for (const auto& h : rec.headers) {
+    rd_kafka_header_add(headers, h.name, -1, h.value.data(), static_cast<ssize_t>(h.value.size()));
+  }
+  std::array<rd_kafka_vu_t, 7> vus{};
+  std::size_t n = 0;
+  vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[n++].u.cstr = rec.topic;
+  if (!rec.key.empty()) {
+    // Keys are always copied by librdkafka.
+    vus[n].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[n].u.mem.ptr = const_cast<char*>(rec.key.data());
+    vus[n++].u.mem.size = rec.key.size();
+  }
+  vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
+  // librdkafka never writes through this pointer; without RD_KAFKA_MSG_F_COPY / F_FREE it neither copies nor frees
+  // it, which is the point: the record's single buffer is the message until the delivery report.
+  vus[n].u.mem.ptr = const_cast<char*>(rec.value.data());
+  vus[n++].u.mem.size = rec.value.size();
+  vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[n++].u.i = 0;
+  vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vus[n++].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(rec.seq));
+  vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+  vus[n++].u.headers = headers;
+  rd_kafka_error_t* error = rd_kafka_produceva(rk_, vus.data(), n);
+  if (error == nullptr) {
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  rd_kafka_headers_destroy(headers);
+  const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+  rd_kafka_error_destroy(error);
+  return code;
+}
+
+std::thread producer::close(std::function<void()> destroyed) {
+  if (rk_ == nullptr) {
+    return {};
+  }
+  callbacks_->target.store(nullptr);
+  rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_);
+  rd_kafka_queue_io_event_enable(main_queue, -1, nullptr, 0);
+  rd_kafka_queue_destroy(main_queue);
+  boost::system::error_code ignored;
+  wakeup_.close(ignored);  // after librdkafka stopped writing to it: the fd number may be reused at once
+  safety_timer_.cancel();
+  auto job = std::make_shared<reaper>();
+  job->rk = std::exchange(rk_, nullptr);
+  job->name = rd_kafka_name(job->rk);
+  job->callbacks = std::move(callbacks_);
+  job->destroyed = std::move(destroyed);
+  try {
+    return std::thread([job] { job->run(); });
+  } catch (const std::system_error& e) {
+    // No thread to be had: destroying here blocks the io_context, but leaking the handle would be worse.
+    log::warn("", "kafka: destroying producer ", job->name, " on the event loop (", e.what(), ")");
+    job->run();
+    return {};
+  }
+}
+
+void producer::reaper::run() noexcept {
+  // Purging first makes destroy quick even with unreachable brokers; purged messages' reports are never served.
+  rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_destroy(rk);
+  callbacks.reset();
+  log::info("", "kafka: producer ", name, " destroyed");
+  if (destroyed) {
+    try {
+      destroyed();
+    } catch (const std::exception& e) {
+      log::error("", "kafka: after destroying producer ", name, ": ", e.what());
+    }
+  }
+}
+
+int producer::librdkafka_queue_length() const noexcept {
+  return rk_ != nullptr ? rd_kafka_outq_len(rk_) : 0;
+}
+
+rd_kafka_resp_err_t producer::inject_fatal_error_for_testing(rd_kafka_resp_err_t err) noexcept {
+  if (rk_ == nullptr) {
+    return RD_KAFKA_RESP_ERR__STATE;
+  }
+  return rd_kafka_test_fatal_error(rk_, err, "injected by inject_fatal_error_for_testing()");
+}
+
+void producer::on_delivery_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque) noexcept {
+  auto* ctx = static_cast<callback_context*>(opaque);
+  producer* self = ctx != nullptr ? ctx->target.load() : nullptr;
+  if (self == nullptr || msg == nullptr) {
+    return;
+  }
+  delivery_report report;
+  report.seq = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(msg->_private));
+  report.err = msg->err;
+  report.status = rd_kafka_message_status(msg);
+  report.partition = msg->partition;
+  report.offset = msg->offset;
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::array<char, 256> text{};
+    report.handle_fatal = rd_kafka_fatal_error(rk, text.data(), text.size()) != RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  self->listener_->on_delivery(self->generation_, report);
+}
+
+void producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) noexcept {
+  auto* ctx = static_cast<callback_context*>(opaque);
+  producer* self = ctx != nullptr ? ctx->target.load() : nullptr;
+  if (self == nullptr) {
+    return;
+  }
+  try {
+    auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      std::array<char, 512> text{};
+      code = rd_kafka_fatal_error(rk, text.data(), text.size());
+      self->listener_->on_error(self->generation_, code, true, text.data());
+      return;
+    }
+    self->listener_->on_error(self->generation_, code, false, reason != nullptr ? reason : "");
+  } catch (const std::exception& e) {
+    log::error("", "kafka: error while handling a librdkafka error: ", e.what());
+  }
+}
+
+int producer::on_stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void* opaque) noexcept {
+  auto* ctx = static_cast<callback_context*>(opaque);
+  producer* self = ctx != nullptr ? ctx->target.load() : nullptr;
+  if (self == nullptr || json == nullptr) {
+    return 0;
+  }
+  try {
+    int up = 0;
+    int known = 0;
+    if (parse_broker_state(std::string_view(json, json_len), up, known)) {
+      self->listener_->on_broker_state(self->generation_, up, known);
+    }
+  } catch (const std::exception& e) {
+    log::warn("", "kafka: cannot read librdkafka statistics: ", e.what());
+  }
+  return 0;  // librdkafka frees the JSON
+}
+
+}  // namespace rtm::kafka

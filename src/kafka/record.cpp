@@ -1,0 +1,111 @@
+#include "kafka/record.hpp"
+
+#include <cassert>
+
+#include "kafka/envelope.hpp"
+
+namespace rtm::kafka {
+
+std::string record::release_bytes() noexcept {
+  std::string out;
+  out.swap(bytes_);
+  offsets_.fill(0);
+  return out;
+}
+
+record_builder::record_builder(record& r, std::size_t reserve) : r_(r) {
+  r_.bytes_.clear();
+  r_.bytes_.reserve(reserve + 1);
+  r_.offsets_.fill(0);
+}
+
+void record_builder::end_field(record_field f) noexcept {
+  const auto i = static_cast<std::size_t>(f);
+  assert(i == next_ && "record fields must be written in record_field order");
+  r_.offsets_[i + 1] = static_cast<std::uint32_t>(r_.bytes_.size());
+  next_ = i + 1;
+}
+
+void record_builder::add(record_field f, std::string_view text) {
+  r_.bytes_ += text;
+  end_field(f);
+}
+
+void record_builder::finish() {
+  assert(next_ == static_cast<std::size_t>(record_field::count_) && "every record field must be set");
+  r_.bytes_ += '\0';
+}
+
+void build_event_record(record& r, const upstream::event& ev, std::string_view topic, std::uint64_t event_seq,
+                        std::string& scratch) {
+  // The id is built once, here: a re-production sends these very bytes again, so the id is stable.
+  std::string& id = scratch;
+  id.clear();
+  append_event_id(id, ev.connection, ev.received_at, event_seq);
+
+  const std::size_t reserve = envelope_size_hint(ev, id.size()) + ev.team_id.size() + ev.name.size() +
+                              ev.connection.size() + ev.enterprise_id.size() + topic.size();
+  record_builder b(r, reserve);
+  append_envelope(b.buffer(), ev, id);
+  b.end_field(record_field::value);
+  b.add(record_field::key, ev.team_id);
+  b.add(record_field::event, ev.name);
+  b.add(record_field::connection, ev.connection);
+  b.add(record_field::enterprise, ev.enterprise_id);
+  b.add(record_field::error, {});
+  b.add(record_field::error_detail, {});
+  b.add(record_field::original_topic, {});
+  b.add(record_field::topic, topic);
+  b.finish();
+  r.kind = record_kind::event;
+  r.from = ev.from;
+  r.received_steady = ev.received_steady;
+  r.truncated_from = 0;
+}
+
+void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
+                              std::size_t max_value) {
+  const std::string_view value = dl.raw.substr(0, std::min(dl.raw.size(), max_value));
+  record_builder b(r, value.size() + 2 * dl.connection.size() + dl.reason.size() + topic.size());
+  b.add(record_field::value, value);
+  b.add(record_field::key, dl.connection);
+  b.add(record_field::event, {});
+  b.add(record_field::connection, dl.connection);
+  b.add(record_field::enterprise, {});
+  b.add(record_field::error, dl.reason);
+  b.add(record_field::error_detail, {});
+  b.add(record_field::original_topic, {});
+  b.add(record_field::topic, topic);
+  b.finish();
+  r.kind = record_kind::dead_letter;
+  r.from = dl.from;
+  r.received_steady = std::chrono::steady_clock::now();
+  r.truncated_from = value.size() < dl.raw.size() ? static_cast<std::uint32_t>(dl.raw.size()) : 0;
+}
+
+void build_failed_delivery_record(record& r, const record& failed, std::string_view topic, std::string_view reason,
+                                  std::string_view detail, std::size_t max_value) {
+  const std::string_view envelope = failed.field(record_field::value);
+  const std::string_view value = envelope.substr(0, std::min(envelope.size(), max_value));
+  const std::string_view connection = failed.field(record_field::connection);
+  const std::string_view original = failed.field(record_field::topic);
+  record_builder b(r, value.size() + 2 * connection.size() + failed.field(record_field::event).size() +
+                          failed.field(record_field::enterprise).size() + reason.size() + detail.size() +
+                          original.size() + topic.size());
+  b.add(record_field::value, value);
+  b.add(record_field::key, connection);
+  b.add(record_field::event, failed.field(record_field::event));
+  b.add(record_field::connection, connection);
+  b.add(record_field::enterprise, failed.field(record_field::enterprise));
+  b.add(record_field::error, reason);
+  b.add(record_field::error_detail, detail);
+  b.add(record_field::original_topic, original);
+  b.add(record_field::topic, topic);
+  b.finish();
+  r.kind = record_kind::dead_letter;
+  r.from = failed.from;
+  r.received_steady = failed.received_steady;
+  r.truncated_from = value.size() < envelope.size() ? static_cast<std::uint32_t>(envelope.size()) : 0;
+}
+
+}  // namespace rtm::kafka

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "upstream/event.hpp"
+
+// One Kafka record as the publisher keeps it until the cluster confirms it: every byte librdkafka needs (value, key,
+// topic, header values) lives in ONE buffer, so a record costs a single allocation and can be produced again,
+// unchanged, after a producer is recreated. librdkafka gets the value WITHOUT RD_KAFKA_MSG_F_COPY (it points into
+// `bytes`), which is why the publisher must keep the record alive until librdkafka is done with it.
+// Pure data and builders; owned by the publisher on the io_context thread.
+namespace rtm::kafka {
+
+enum class record_kind : std::uint8_t {
+  event,        // an envelope for an upstream event
+  dead_letter,  // something that could not be normalized or delivered
+};
+
+enum class record_field : std::uint8_t {
+  value,
+  key,
+  event,
+  connection,
+  enterprise,
+  error,           // dead letters: the rtm-error reason
+  error_detail,    // dead letters: a human-readable detail (empty if none)
+  original_topic,  // dead letters of failed deliveries: the topic the record was meant for
+  topic,           // last, so the NUL that librdkafka needs can follow it in the buffer
+  count_
+};
+
+class record {
+ public:
+  enum class state : std::uint8_t {
+    waiting,    // not handed to the current producer (QUEUE_FULL, or waiting for a new producer)
+    in_flight,  // handed to producer `generation`, no verdict yet
+    done,       // persisted, or failed and dealt with: only a tombstone remains
+  };
+
+  record() = default;
+
+  [[nodiscard]] std::string_view field(record_field f) const noexcept {
+    const auto i = static_cast<std::size_t>(f);
+    return std::string_view(bytes_).substr(offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  [[nodiscard]] const char* topic_c_str() const noexcept { return bytes_.data() + offsets_[topic_index]; }
+  [[nodiscard]] std::size_t byte_size() const noexcept { return bytes_.capacity(); }
+
+  // Releases the bytes (a tombstone keeps only the bookkeeping). Returns them so the caller can keep them alive a
+  // while longer if librdkafka may still reference them.
+  std::string release_bytes() noexcept;
+
+  std::uint64_t seq = 0;
+  record_kind kind = record_kind::event;
+  upstream::source from = upstream::source::acme;
+  state st = state::waiting;
+  bool maybe_persisted = false;      // an earlier producer may have written it: a re-production can duplicate it
+  bool produced_by_retired = false;  // handed to a producer that has been retired since
+  std::uint32_t generation = 0;      // the producer it was last handed to
+  std::uint32_t truncated_from = 0;  // dead letters: original value size when it was cut, else 0
+  std::chrono::steady_clock::time_point received_steady{};
+
+ private:
+  friend class record_builder;
+  static constexpr std::size_t topic_index = static_cast<std::size_t>(record_field::topic);
+  std::string bytes_;
+  std::array<std::uint32_t, static_cast<std::size_t>(record_field::count_) + 1> offsets_{};
+};
+
+// Fills a record's buffer field by field, in record_field order (each field possibly empty); the envelope is written
+// in place into buffer() so it is never copied twice.
+class record_builder {
+ public:
+  record_builder(record& r, std::size_t reserve);
+  std::string& buffer() noexcept { return r_.bytes_; }
+  void end_field(record_field f) noexcept;  // the bytes appended since the previous field form `f`
+  void add(record_field f, std::string_view text);
+  void finish();  // NUL-terminates the topic, the last field
+
+ private:
+  record& r_;
+  std::size_t next_ = 0;
+};
+
+// The record of an upstream event: value = envelope (id built here, once), key = team id, event headers.
+// `topic` is the routed topic; `scratch` is a reusable buffer for the id. Throws std::bad_alloc only.
+void build_event_record(record& r, const upstream::event& ev, std::string_view topic, std::uint64_t event_seq,
+                        std::string& scratch);
+
+// Dead letters (both kinds) are keyed by the connection name: a connection's dead letters stay in order on one
+// partition, and no team id exists for most of them.
+//
+// A dead letter: value = the raw frame, cut to `max_value` bytes (then truncated_from = original size).
+void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
+                              std::size_t max_value);
+
+// The dead letter of an event record whose delivery failed permanently: value = its envelope (cut to `max_value`),
+// rtm-error = `reason`, rtm-original-topic = where it was meant to go.
+void build_failed_delivery_record(record& r, const record& failed, std::string_view topic, std::string_view reason,
+                                  std::string_view detail, std::size_t max_value);
+
+}  // namespace rtm::kafka

@@ -1,0 +1,55 @@
+#include "kafka/policy.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+
+TEST_CASE("policy: delivery outcomes") {
+  using rtm::kafka::classify_delivery;
+  using rtm::kafka::delivery_outcome;
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR_NO_ERROR) == delivery_outcome::persisted);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR__PURGE_QUEUE) == delivery_outcome::reproduce);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) == delivery_outcome::reproduce);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR__FATAL) == delivery_outcome::reproduce);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) == delivery_outcome::failed);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) == delivery_outcome::failed);
+  CHECK(classify_delivery(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) == delivery_outcome::failed);
+}
+
+TEST_CASE("policy: failure reasons are short snake_case words") {
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) == "msg_size_too_large");
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) == "msg_timed_out");
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) == "topic_authorization_failed");
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) == "unknown_topic");
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_INVALID_RECORD) == "invalid_record");
+}
+
+TEST_CASE("policy: fatal budget gives up at the limit-th error within the window") {
+  using clock = rtm::kafka::fatal_budget::clock;
+  rtm::kafka::fatal_budget budget(3, std::chrono::minutes(5));
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  CHECK(budget.allow_recreate(t0));
+  CHECK(budget.allow_recreate(t0 + std::chrono::minutes(1)));
+  // The first one is more than 5 minutes old by now: only two within the window.
+  CHECK(budget.allow_recreate(t0 + std::chrono::minutes(5) + std::chrono::seconds(1)));
+  CHECK(budget.recent() == 2);
+  CHECK_FALSE(budget.allow_recreate(t0 + std::chrono::minutes(5) + std::chrono::seconds(30)));
+  CHECK(budget.recent() == 3);
+}
+
+TEST_CASE("policy: backpressure hysteresis") {
+  rtm::kafka::backpressure_limits limits;
+  limits.high_records = 100;
+  limits.low_records = 50;
+  limits.high_bytes = 1000;
+  limits.low_bytes = 500;
+  using rtm::kafka::should_pause;
+  CHECK_FALSE(should_pause(false, 0, 99, 0, limits));
+  CHECK(should_pause(false, 0, 100, 0, limits));
+  CHECK(should_pause(false, 1, 0, 0, limits));  // anything waiting locally pauses
+  CHECK(should_pause(false, 0, 0, 1000, limits));
+  CHECK(should_pause(true, 0, 51, 0, limits));  // stays paused until the low-water mark
+  CHECK(should_pause(true, 0, 50, 501, limits));
+  CHECK_FALSE(should_pause(true, 0, 50, 500, limits));
+  CHECK(should_pause(true, 3, 0, 0, limits));
+}
