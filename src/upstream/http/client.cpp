@@ -34,11 +34,13 @@ using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 template <typename Stream>
 class fetch final : public operation, public std::enable_shared_from_this<fetch<Stream>> {
  public:
-  fetch(asio::io_context& io, request req, url target, completion done, std::shared_ptr<asio::ssl::context> tls_context)
+  fetch(asio::io_context& io, request req, url target, completion done, std::shared_ptr<asio::ssl::context> tls_context,
+        std::shared_ptr<std::string> tls_failure)
       : req_(std::move(req)),
         url_(std::move(target)),
         done_(std::move(done)),
         tls_context_(std::move(tls_context)),
+        tls_failure_(std::move(tls_failure)),
         resolver_(io),
         stream_(make_stream(io, tls_context_.get())),
         deadline_(io) {}
@@ -163,6 +165,9 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
                     " ms (during " + step + ")");
     }
     std::string text = req_.method + " " + url_.to_string() + ": " + step + ": " + ec.message();
+    if (tls_failure_ && !tls_failure_->empty()) {
+      text += ": " + *tls_failure_;
+    }
     if (ec == bhttp::error::body_limit) {
       text += " (more than " + std::to_string(req_.body_limit) + " bytes)";
     }
@@ -194,6 +199,7 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
   url url_;
   completion done_;
   std::shared_ptr<asio::ssl::context> tls_context_;
+  std::shared_ptr<std::string> tls_failure_;  // https: why the server's certificate was refused, if it was
   tcp::resolver resolver_;
   Stream stream_;
   asio::steady_timer deadline_;
@@ -244,16 +250,18 @@ std::shared_ptr<operation> async_request(asio::io_context& io, request req, comp
     return fail_later(io, std::move(done), req.method + " " + req.url + ": " + error);
   }
   if (target->scheme == "https") {
-    auto tls_context = ws::make_client_context(req.tls, target->host, error);
+    auto tls_failure = std::make_shared<std::string>();
+    auto tls_context = ws::make_client_context(req.tls, target->host, error, tls_failure);
     if (!tls_context) {
       return fail_later(io, std::move(done), req.method + " " + target->to_string() + ": " + error);
     }
     auto op = std::make_shared<fetch<tls_stream>>(io, std::move(req), std::move(*target), std::move(done),
-                                                  std::move(tls_context));
+                                                  std::move(tls_context), std::move(tls_failure));
     op->start();
     return op;
   }
-  auto op = std::make_shared<fetch<plain_stream>>(io, std::move(req), std::move(*target), std::move(done), nullptr);
+  auto op =
+      std::make_shared<fetch<plain_stream>>(io, std::move(req), std::move(*target), std::move(done), nullptr, nullptr);
   op->start();
   return op;
 }

@@ -98,6 +98,7 @@ void session::stop(std::function<void()> done) {
   mark_down();
   ++generation_;
   phase_ = phase::closing;
+  pending_reason_ = "stopping";
   if (engine_up) {
     send(std::string(disconnect_frame));  // polite: leave the namespace before the WebSocket goes
   }

@@ -340,11 +340,17 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     const bool remote_sent = remote != close_code::no_status && remote != close_code::abnormal &&
                              remote != websocketpp::close::status::blank;
     const int code = remote_sent ? remote : static_cast<int>(con_->get_local_close_code());
-    std::string reason = remote_sent ? con_->get_remote_close_reason() : con_->get_local_close_reason();
+    // Without a close frame websocketpp puts its error text in the local reason; that goes to error_text instead.
+    std::string reason;
+    if (remote_sent) {
+      reason = con_->get_remote_close_reason();
+    } else if (state_ == state::closing) {
+      reason = con_->get_local_close_reason();
+    }
     std::string text;
     const auto ec = con_->get_ec();
     if (ec) {
-      text = ec.message();
+      text = "the connection was dropped: " + ec.message();
       const auto transport = con_->get_transport_ec();
       if (transport && transport.message() != text) {
         text += " (" + transport.message() + ")";
@@ -384,7 +390,10 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     const auto ec = con_->get_ec();
     const auto transport = con_->get_transport_ec();
     text += ec ? ec.message() : std::string("connection failed");
-    if (transport && transport.message() != (ec ? ec.message() : std::string())) {
+    if (tls_failure_ && !tls_failure_->empty()) {
+      // websocketpp reports only "TLS handshake failed"; OpenSSL's reason is what an operator needs.
+      text += ": the server's certificate was refused: " + *tls_failure_;
+    } else if (transport && transport.message() != (ec ? ec.message() : std::string())) {
       text += " (" + transport.message() + ")";
     }
     const auto status = con_->get_response_code();
@@ -439,7 +448,8 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   state state_ = state::idle;
   int close_code_ = close_code::normal;
   bool pause_requested_ = false;
-  bool paused_ = false;  // websocketpp's reading is paused (set only inside its read handler)
+  bool paused_ = false;                       // websocketpp's reading is paused (set only inside its read handler)
+  std::shared_ptr<std::string> tls_failure_;  // wss: why the peer's certificate was refused, if it was
 };
 
 template <>
@@ -450,7 +460,8 @@ bool impl_t<plain_config>::prepare_transport(std::string& /*error*/) {
 template <>
 bool impl_t<tls_config>::prepare_transport(std::string& error) {
   const websocketpp::uri parsed(opts_.url);
-  auto context = make_client_context(opts_.tls, parsed.get_host(), error);
+  tls_failure_ = std::make_shared<std::string>();
+  auto context = make_client_context(opts_.tls, parsed.get_host(), error, tls_failure_);
   if (!context) {
     return false;
   }

@@ -16,11 +16,14 @@ struct tls_options {
 };
 
 // A client context: TLS 1.2 minimum; with `verify`, the peer chain is checked against `ca_file` or the system
-// store and the leaf certificate against `host` (a DNS name or an IP literal). One context per connection, since
-// the host name check is bound to it. Returns nullptr with `error` set (e.g. an unreadable ca_file); never throws.
-[[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_options& options,
-                                                                             const std::string& host,
-                                                                             std::string& error) noexcept;
+// store and the leaf certificate against `host` (a DNS name or an IP literal, by OpenSSL's own RFC 6125 check).
+// One context per connection, since the host name check is bound to it. When `verify_failure` is given, the first
+// reason a certificate was refused is written there ("hostname mismatch", "self-signed certificate in certificate
+// chain", ...), for the error an operator reads. Returns nullptr with `error` set (e.g. an unreadable ca_file);
+// never throws.
+[[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_context(
+    const tls_options& options, const std::string& host, std::string& error,
+    std::shared_ptr<std::string> verify_failure = nullptr) noexcept;
 
 // Sets SNI on a client handle unless `host` is an IP literal (RFC 6066 forbids those in SNI).
 [[nodiscard]] bool set_server_name(SSL* ssl, const std::string& host) noexcept;

@@ -1,0 +1,733 @@
+// The Acme session against real socket.io servers (tests/fixtures/acme_server.js): handshake and authentication,
+// byte-exact events, refused credentials, cut and silent connections, garbage frames, Engine.IO v3, endpoint
+// discovery, TLS verification, event globs. The session runs on an io_context in its own thread, as in the daemon;
+// the test thread talks to it only through posted calls and the recording sink's mutex.
+#include "upstream/socketio/session.hpp"
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metrics/registry.hpp"
+#include "support/process.hpp"
+#include "upstream/socketio/acme_events.hpp"
+
+using namespace std::chrono_literals;
+namespace sio = rtm::upstream::socketio;
+namespace config = rtm::config;
+using rtm::test::child_process;
+using rtm::test::eventually;
+using rtm::test::temp_dir;
+
+namespace {
+
+struct recorded_event {
+  std::string connection;
+  rtm::upstream::source from;
+  std::string name;
+  std::string name_space;
+  std::string team_id;
+  std::string payload;
+};
+
+struct recorded_dead_letter {
+  std::string reason;
+  std::string raw;
+};
+
+// Copies everything (the views die with the call), under a mutex: the session calls in from the io thread.
+class recording_sink final : public rtm::upstream::sink {
+ public:
+  void on_event(const rtm::upstream::event& ev) noexcept override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back({std::string(ev.connection), ev.from, std::string(ev.name), std::string(ev.name_space),
+                       std::string(ev.team_id), std::string(ev.payload)});
+  }
+  void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    dead_letters_.push_back({std::string(dl.reason), std::string(dl.raw)});
+  }
+  std::vector<recorded_event> events() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return events_;
+  }
+  std::vector<recorded_dead_letter> dead_letters() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return dead_letters_;
+  }
+  std::size_t event_count() { return events().size(); }
+  std::size_t dead_letter_count() { return dead_letters().size(); }
+
+ private:
+  std::mutex mutex_;
+  std::vector<recorded_event> events_;
+  std::vector<recorded_dead_letter> dead_letters_;
+};
+
+// The fake upstream: a node process, its stdout lines collected as the test reads them.
+class acme_server {
+ public:
+  explicit acme_server(const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{"node", rtm::test::env_path("RTM_FIXTURES_DIR") + "/acme_server.js"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_process::options opts;
+    opts.argv = argv;
+    opts.keep_stdin = true;
+    proc_.emplace(std::move(opts));
+    const auto line = wait_line("LISTENING ", 15s);
+    REQUIRE_MESSAGE(line, "acme_server.js did not start (did scripts/setup install tests/fixtures/node_modules?)");
+    port = std::stoi(*line);
+    if (std::find(extra.begin(), extra.end(), "--api") != extra.end()) {
+      const auto api = wait_line("API_LISTENING ", 10s);
+      REQUIRE(api);
+      api_port = std::stoi(*api);
+    }
+  }
+
+  // Reads lines until one starts with `prefix` (lines before it are kept for count()).
+  std::optional<std::string> wait_line(const std::string& prefix, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (std::size_t i = consumed_;; ++i) {
+      while (i >= lines_.size()) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) {
+          return std::nullopt;
+        }
+        auto line = proc_->read_line(left);
+        if (!line) {
+          return std::nullopt;
+        }
+        lines_.push_back(*line);
+      }
+      if (lines_[i].rfind(prefix, 0) == 0) {
+        consumed_ = i + 1;
+        return lines_[i].substr(prefix.size());
+      }
+    }
+  }
+
+  // Reads whatever arrives within `timeout`, then counts the lines seen so far that start with `prefix`.
+  std::size_t count(const std::string& prefix, std::chrono::milliseconds timeout = 0ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto line = proc_->read_line(std::max(left, 1ms));
+      if (line) {
+        lines_.push_back(*line);
+        continue;
+      }
+      if (left <= 0ms) {
+        break;
+      }
+    }
+    std::size_t n = 0;
+    for (const auto& l : lines_) {
+      n += l.rfind(prefix, 0) == 0 ? 1 : 0;
+    }
+    return n;
+  }
+
+  // Waits until at least `n` lines start with `prefix`.
+  bool wait_count(const std::string& prefix, std::size_t n, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (count(prefix) < n) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return false;
+      }
+      auto line = proc_->read_line(50ms);
+      if (line) {
+        lines_.push_back(*line);
+      }
+    }
+    return true;
+  }
+
+  // Sends a command and returns the rest of its answer line.
+  std::string command(const std::string& json, const std::string& answer_prefix) {
+    proc_->write_line(json);
+    const auto line = wait_line(answer_prefix, 10s);
+    REQUIRE_MESSAGE(line, "no answer to " << json);
+    return *line;
+  }
+
+  // A number from the STATS answer, e.g. stat("/max_live/id-1").
+  std::int64_t stat(const std::string& pointer) {
+    const std::string json = command(R"({"cmd":"stats"})", "STATS ");
+    simdjson::dom::parser parser;
+    std::int64_t value = 0;
+    if (parser.parse(json).at_pointer(pointer).get(value) != simdjson::SUCCESS) {
+      return 0;
+    }
+    return value;
+  }
+
+  std::string emit(const std::string& event, const std::string& raw_payload) {
+    std::string cmd = R"({"cmd":"emit","event":")" + event + R"(","payload":)";
+    std::string quoted;
+    for (const char c : raw_payload) {
+      if (c == '"' || c == '\\') {
+        quoted += '\\';
+      }
+      quoted += c;
+    }
+    cmd += "\"" + quoted + "\"}";
+    return command(cmd, "OK emit ");
+  }
+
+  void stop() { proc_.reset(); }
+
+  int port = 0;
+  int api_port = 0;
+
+ private:
+  std::optional<child_process> proc_;
+  std::vector<std::string> lines_;
+  std::size_t consumed_ = 0;
+};
+
+// The daemon's threading in miniature: one thread runs the io_context; everything else is posted to it.
+class io_thread {
+ public:
+  io_thread() : work_(boost::asio::make_work_guard(io)), thread_([this] { io.run(); }) {}
+  io_thread(const io_thread&) = delete;
+  io_thread& operator=(const io_thread&) = delete;
+  io_thread(io_thread&&) = delete;
+  io_thread& operator=(io_thread&&) = delete;
+  ~io_thread() {
+    work_.reset();
+    io.stop();
+    thread_.join();
+  }
+
+  template <typename Fn>
+  auto call(Fn fn) -> decltype(fn()) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto result = task.get_future();
+    boost::asio::post(io, [&task] { task(); });
+    return result.get();
+  }
+
+  boost::asio::io_context io;
+
+ private:
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+config::connection_config acme_config(int port) {
+  config::connection_config cfg;
+  cfg.name = "acme-test";
+  cfg.kind = config::connection_kind::acme;
+  cfg.url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+  cfg.protocol = 4;
+  cfg.tier = config::acme_tier::user;
+  cfg.identifier.value = "id-1";
+  cfg.key.value = "key-1";
+  cfg.reconnect = {50ms, 500ms, 0.2};
+  cfg.ping_timeout = 30s;
+  return cfg;
+}
+
+sio::session_tuning test_tuning() {
+  sio::session_tuning t;
+  t.phase_timeout = 3s;
+  t.close_grace = 500ms;
+  t.discovery_timeout = 3s;
+  return t;
+}
+
+// One session under test, with its sink and metrics.
+class rig {
+ public:
+  explicit rig(const config::connection_config& cfg, sio::session_tuning tuning = test_tuning()) {
+    session_ =
+        runner_.call([this, &cfg, tuning] { return sio::session::create(runner_.io, cfg, sink, metrics_, tuning); });
+  }
+  rig(const rig&) = delete;
+  rig& operator=(const rig&) = delete;
+  rig(rig&&) = delete;
+  rig& operator=(rig&&) = delete;
+  ~rig() {
+    stop();
+    // The session goes on the io thread; handlers of its cancelled timers may still hold it for a moment.
+    const std::weak_ptr<sio::session> gone = session_;
+    runner_.call([this] { session_.reset(); });
+    CHECK(eventually([&gone] { return gone.expired(); }, 5s));
+  }
+
+  void start() {
+    runner_.call([this] { session_->start(); });
+  }
+
+  // Stops and waits for `done`; true when it ran.
+  bool stop() {
+    if (stopped_) {
+      return true;
+    }
+    stopped_ = true;
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    runner_.call([this, done] { session_->stop([done] { done->set_value(); }); });
+    return future.wait_for(10s) == std::future_status::ready;
+  }
+
+  bool live() {
+    return runner_.call([this] { return session_->live(); });
+  }
+
+  bool wait_live(std::chrono::milliseconds timeout = 10s) {
+    return eventually([this] { return live(); }, timeout);
+  }
+
+  std::uint64_t reconnects(const std::string& reason) {
+    const std::string text = runner_.call([this] { return metrics_.render(); });
+    const std::string key = "rtm_bridge_reconnects_total{connection=\"acme-test\",reason=\"" + reason + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
+
+  std::uint64_t received(const std::string& event) {
+    return runner_.call([this, event] { return metrics_.received("acme-test", event); });
+  }
+
+  std::size_t connections_up() {
+    return runner_.call([this] { return metrics_.connections_up(); });
+  }
+
+  recording_sink sink;
+
+ private:
+  io_thread runner_;
+  rtm::metrics::registry metrics_;
+  std::shared_ptr<sio::session> session_;
+  bool stopped_ = false;
+};
+
+std::string all_known_events_json() {
+  std::string out = "[";
+  bool first = true;
+  for (const auto name : sio::known_events()) {
+    out += first ? "\"" : ",\"";
+    out += name;
+    out += '"';
+    first = false;
+  }
+  return out + "]";
+}
+
+const std::string availability_payload =
+    R"({"team_id":"42286ab3-b29a-4fde-8538-da0ae501d825","website_id":"w1","session_id":"session_1","inbox_id":null,"availability":"online"})";
+const std::string verify_payload =
+    R"({"team_id":"42286ab3-b29a-4fde-8538-da0ae501d825","website_id":"w1","session_id":"session_1","inbox_id":null,"is_verified":true,"verifications":[{"identity":"email","method":"link","annotation":"x"}]})";
+// 2^53 + 1 and far beyond 64 bits; UTF-8 (é, ✓, 😀) untouched.
+const std::string updated_payload =
+    "{\"team_id\":\"42286ab3-b29a-4fde-8538-da0ae501d825\",\"website_id\":\"w1\",\"session_id\":\"session_1\","
+    "\"fingerprint\":9007199254740993,\"big\":123456789012345678901234567890,"
+    "\"content\":\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80\"}";
+
+}  // namespace
+
+TEST_CASE("acme: handshake, authentication, byte-exact events, heartbeat and a clean stop") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  const auto auth = server.wait_line("AUTH id-1 ", 10s);
+  REQUIRE(auth);
+  // No `events` configured: the full list of known events of the tier.
+  CHECK(*auth == "ok " + all_known_events_json());
+  REQUIRE(r.wait_live());
+  CHECK(r.connections_up() == 1);
+
+  CHECK(server.emit("session:update_availability", availability_payload) == "1");
+  CHECK(server.emit("session:update_verify", verify_payload) == "1");
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 3; }, 5s));
+  const auto events = r.sink.events();
+  CHECK(events[0].name == "session:update_availability");
+  CHECK(events[0].payload == availability_payload);
+  CHECK(events[1].name == "session:update_verify");
+  CHECK(events[1].payload == verify_payload);
+  CHECK(events[2].name == "message:updated");
+  CHECK(events[2].payload == updated_payload);
+  for (const auto& ev : events) {
+    CHECK(ev.connection == "acme-test");
+    CHECK(ev.from == rtm::upstream::source::acme);
+    CHECK(ev.team_id == "42286ab3-b29a-4fde-8538-da0ae501d825");
+  }
+  CHECK(events[0].name_space == "session");
+  CHECK(events[2].name_space == "message");
+  CHECK(r.received("message:updated") == 1);
+
+  // Several ping intervals: the client answers every ping, so the server keeps the session.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(r.live());
+  CHECK(server.count("AUTH ") == 1);
+  CHECK(server.count("DISCONNECT ") == 0);
+  CHECK(r.reconnects("closed") + r.reconnects("ping_timeout") + r.reconnects("error") == 0);
+  CHECK(r.sink.dead_letter_count() == 0);
+
+  REQUIRE(r.stop());
+  CHECK_FALSE(r.live());
+  CHECK(r.connections_up() == 0);
+  CHECK(server.wait_line("DISCONNECT id-1 ", 5s));
+  CHECK(eventually([&] { return server.stat("/connections") == 0; }, 5s));
+  CHECK(server.stat("/max_connections") == 1);
+}
+
+TEST_CASE("acme: refused credentials back off at least max_delay, no hot loop") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.key.value = "wrong-key";
+  cfg.reconnect = {50ms, 2000ms, 0.5};
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
+  // With a 50 ms initial delay a hot loop would make dozens of attempts here.
+  CHECK(server.count("AUTH id-1 refused", 3000ms) <= 2);
+  CHECK_FALSE(r.live());
+  CHECK(r.reconnects("unauthorized") >= 1);
+  CHECK(server.count("AUTH id-1 ok") == 0);
+}
+
+TEST_CASE("acme: an explicit authenticated false is a refusal too") {
+  acme_server server({"--token", "id-1:key-1", "--auth-reply", "false"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {50ms, 2000ms, 0.0};
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_line("AUTH id-1 ok", 10s));
+  REQUIRE(eventually([&] { return r.reconnects("unauthorized") == 1; }, 5s));
+  CHECK_FALSE(r.live());
+  CHECK(server.count("AUTH id-1 ", 1000ms) == 1);
+}
+
+TEST_CASE("acme: the server cuts the TCP connection 10 times, the client comes back every time, never twice") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {50ms, 400ms, 0.2};
+  rig r(cfg);
+  r.start();
+  for (std::size_t round = 1; round <= 10; ++round) {
+    REQUIRE_MESSAGE(server.wait_count("AUTH id-1 ok", round, 10s), "round " << round);
+    REQUIRE(r.wait_live());
+    CHECK(server.command(R"({"cmd":"destroy"})", "OK destroy ") == "1");
+  }
+  REQUIRE(server.wait_count("AUTH id-1 ok", 11, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.stat("/max_live/id-1") == 1);
+  CHECK(server.stat("/max_connections") == 1);
+  CHECK(r.reconnects("closed") == 10);
+  // Re-authenticated after every reconnect: events flow on the 11th socket.
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 1; }, 5s));
+  CHECK(r.sink.events()[0].payload == updated_payload);
+}
+
+TEST_CASE("acme: a silent server is detected within the ping bound and replaced") {
+  SUBCASE("bound from the server's pingInterval + pingTimeout") {
+    acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+    rig r(acme_config(server.port));
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    const auto silenced_at = std::chrono::steady_clock::now();
+    CHECK(server.command(R"({"cmd":"silent"})", "OK silent ") == "1");
+    // Dead after 500 ms without a ping, then a back-off of at most 50 ms and a fresh handshake.
+    REQUIRE(server.wait_count("AUTH id-1 ok", 2, 5s));
+    const auto elapsed = std::chrono::steady_clock::now() - silenced_at;
+    CHECK(elapsed < 2000ms);
+    CHECK(elapsed >= 300ms);
+    CHECK(r.reconnects("ping_timeout") == 1);
+    REQUIRE(r.wait_live());
+    CHECK(server.emit("message:updated", updated_payload) == "1");
+    CHECK(eventually([&] { return r.sink.event_count() == 1; }, 5s));
+  }
+  SUBCASE("the config's ping_timeout shortens a long server bound") {
+    // The server would allow 1000 + 5000 ms; ping_timeout 1500 ms is clamped up to interval + 1 s = 2000 ms.
+    acme_server server({"--token", "id-1:key-1", "--ping-interval", "1000", "--ping-timeout", "5000"});
+    auto cfg = acme_config(server.port);
+    cfg.ping_timeout = 1500ms;
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    const auto silenced_at = std::chrono::steady_clock::now();
+    CHECK(server.command(R"({"cmd":"silent"})", "OK silent ") == "1");
+    REQUIRE(server.wait_count("AUTH id-1 ok", 2, 8s));
+    const auto elapsed = std::chrono::steady_clock::now() - silenced_at;
+    CHECK(elapsed < 3500ms);
+    CHECK(r.reconnects("ping_timeout") == 1);
+  }
+}
+
+TEST_CASE("acme: garbage frames become dead letters and the link survives") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+
+  const std::vector<std::pair<std::string, std::string>> garbage{
+      {R"(42[broken)", "bad_json"},
+      {"4", "bad_packet"},
+      {"99", "unknown_packet"},
+      {R"(42["message:updated",5])", "not_an_object"},
+      {R"(42["message:updated",{"website_id":"w1"}])", "no_team_id"},
+      {R"(42["message:updated",{"team_id":7}])", "bad_team_id"},
+      {R"(42[1,2])", "not_an_event"},
+  };
+  for (const auto& [frame, reason] : garbage) {
+    std::string escaped;
+    for (const char c : frame) {
+      if (c == '"' || c == '\\') {
+        escaped += '\\';
+      }
+      escaped += c;
+    }
+    CHECK(server.command(R"({"cmd":"raw","frame":")" + escaped + "\"}", "OK raw ") == "1");
+  }
+  CHECK(server.command(R"({"cmd":"binary","event":"bin"})", "OK binary ") == "1");
+  REQUIRE(eventually([&] { return r.sink.dead_letter_count() == garbage.size() + 1; }, 5s));
+  const auto dead = r.sink.dead_letters();
+  for (std::size_t i = 0; i < garbage.size(); ++i) {
+    CHECK(dead[i].raw == garbage[i].first);
+    CHECK(dead[i].reason == garbage[i].second);
+  }
+  CHECK(dead.back().reason == "binary_event");
+  CHECK(dead.back().raw.rfind("451-[\"bin\"", 0) == 0);
+
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 1; }, 5s));
+  CHECK(r.sink.events()[0].payload == updated_payload);
+  // The attachment frame was swallowed, not dead-lettered twice; the socket never changed.
+  CHECK(r.sink.dead_letter_count() == garbage.size() + 1);
+  CHECK(r.live());
+  CHECK(server.count("AUTH ") == 1);
+}
+
+TEST_CASE("acme: Engine.IO v3 (socket.io 2) works over several ping intervals, and its silence is detected") {
+  acme_server server({"--eio3", "--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "300"});
+  auto cfg = acme_config(server.port);
+  cfg.protocol = 3;
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  // The v3 server drops a client that does not ping within pingInterval + pingTimeout (600 ms).
+  std::this_thread::sleep_for(2000ms);
+  CHECK(r.live());
+  CHECK(server.count("AUTH ") == 1);
+  CHECK(server.count("DISCONNECT ") == 0);
+  CHECK(server.emit("session:update_verify", verify_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 1; }, 5s));
+  CHECK(r.sink.events()[0].payload == verify_payload);
+
+  CHECK(server.command(R"({"cmd":"silent"})", "OK silent ") == "1");
+  REQUIRE(server.wait_count("AUTH id-1 ok", 2, 5s));
+  CHECK(r.reconnects("ping_timeout") == 1);
+  REQUIRE(r.wait_live());
+}
+
+TEST_CASE("acme: protocol 4 against a Socket.IO v2 server says to set protocol 3") {
+  acme_server server({"--eio3", "--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "300"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {200ms, 1000ms, 0.0};
+  rig r(cfg);
+  r.start();
+  REQUIRE(eventually([&] { return r.reconnects("error") >= 1; }, 5s));
+  CHECK_FALSE(r.live());
+  CHECK(server.count("AUTH ") == 0);
+}
+
+TEST_CASE("acme: endpoint discovery over REST") {
+  acme_server server({"--api", "--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.url.clear();
+  cfg.api_url = "http://127.0.0.1:" + std::to_string(server.api_port) + "/v1";
+
+  SUBCASE("success") {
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_line("API 200", 10s));
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+  }
+  SUBCASE("401: a credential error with a long back-off") {
+    server.command(R"({"cmd":"api","mode":"401","times":100})", "OK api");
+    cfg.reconnect = {50ms, 2000ms, 0.5};
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_line("API 401", 10s));
+    CHECK(server.count("API 401", 3000ms) <= 2);
+    CHECK(r.reconnects("unauthorized") >= 1);
+    CHECK_FALSE(r.live());
+    CHECK(server.count("AUTH ") == 0);
+  }
+  SUBCASE("5xx: the normal back-off, then success") {
+    server.command(R"({"cmd":"api","mode":"503","times":2})", "OK api");
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    CHECK(server.count("API 503") == 2);
+    CHECK(server.count("API 200") == 1);
+    CHECK(r.reconnects("error") == 2);
+  }
+}
+
+namespace {
+
+// A throw-away PKI: a CA, a server certificate for 127.0.0.1/localhost and one for another host, all from it.
+struct test_pki {
+  temp_dir dir;
+  std::string ca_cert;
+  std::string good_cert;
+  std::string good_key;
+  std::string other_cert;
+  std::string other_key;
+
+  test_pki() {
+    ca_cert = dir.file("ca.crt");
+    run({"openssl",
+         "req",
+         "-x509",
+         "-newkey",
+         "ec",
+         "-pkeyopt",
+         "ec_paramgen_curve:prime256v1",
+         "-nodes",
+         "-keyout",
+         dir.file("ca.key"),
+         "-out",
+         ca_cert,
+         "-days",
+         "2",
+         "-subj",
+         "/CN=rtm-bridge test CA",
+         "-addext",
+         "basicConstraints=critical,CA:TRUE",
+         "-addext",
+         "keyUsage=critical,keyCertSign,cRLSign"});
+    good_cert = issue("good", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+    good_key = dir.file("good.key");
+    other_cert = issue("other", "subjectAltName=DNS:other.example");
+    other_key = dir.file("other.key");
+  }
+
+  std::string issue(const std::string& name, const std::string& san) {
+    const std::string ext = dir.write(name + ".ext", san + "\nbasicConstraints=CA:FALSE\n");
+    run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+         dir.file(name + ".key"), "-out", dir.file(name + ".csr"), "-subj", "/CN=" + name});
+    run({"openssl", "x509", "-req", "-in", dir.file(name + ".csr"), "-CA", ca_cert, "-CAkey", dir.file("ca.key"),
+         "-CAcreateserial", "-out", dir.file(name + ".crt"), "-days", "2", "-extfile", ext});
+    return dir.file(name + ".crt");
+  }
+
+  void run(std::vector<std::string> argv) {
+    child_process::options opts;
+    opts.argv = std::move(argv);
+    opts.stdout_file = dir.file("openssl.out");
+    opts.stderr_file = dir.file("openssl.err");
+    child_process p(std::move(opts));
+    const auto status = p.wait(30s);
+    REQUIRE_MESSAGE(status == 0, "openssl failed: " << rtm::test::read_file(dir.file("openssl.err")));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("acme: TLS peer and host name verification") {
+  test_pki pki;
+  SUBCASE("a certificate from an unknown CA is refused by default") {
+    acme_server server({"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.url = "wss://127.0.0.1:" + std::to_string(server.port) + "/";
+    rig r(cfg);
+    r.start();
+    REQUIRE(eventually([&] { return r.reconnects("error") >= 1; }, 5s));
+    CHECK_FALSE(r.live());
+    CHECK(server.count("AUTH ", 500ms) == 0);
+    CHECK(server.count("CONNECTION ") == 0);
+  }
+  SUBCASE("accepted with tls.ca_file") {
+    acme_server server({"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.url = "wss://127.0.0.1:" + std::to_string(server.port) + "/";
+    cfg.tls.ca_file = pki.ca_cert;
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    CHECK(server.emit("message:updated", updated_payload) == "1");
+    REQUIRE(eventually([&] { return r.sink.event_count() == 1; }, 5s));
+    CHECK(r.sink.events()[0].payload == updated_payload);
+  }
+  SUBCASE("a certificate for another host name is refused, even from the trusted CA") {
+    acme_server server({"--tls-cert", pki.other_cert, "--tls-key", pki.other_key, "--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.url = "wss://127.0.0.1:" + std::to_string(server.port) + "/";
+    cfg.tls.ca_file = pki.ca_cert;
+    rig r(cfg);
+    r.start();
+    REQUIRE(eventually([&] { return r.reconnects("error") >= 1; }, 5s));
+    CHECK_FALSE(r.live());
+    CHECK(server.count("CONNECTION ", 500ms) == 0);
+  }
+  SUBCASE("tls.verify false accepts it (the session logs a loud warning)") {
+    acme_server server({"--tls-cert", pki.other_cert, "--tls-key", pki.other_key, "--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.url = "wss://127.0.0.1:" + std::to_string(server.port) + "/";
+    cfg.tls.verify = false;
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+  }
+  SUBCASE("endpoint discovery over HTTPS verifies the same way") {
+    acme_server server({"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.url.clear();
+    // The RTM server itself answers the discovery request (socket.io rejects it with HTTP 400): what matters here
+    // is that the TLS handshake is refused before any HTTP is exchanged, and accepted with the CA.
+    cfg.api_url = "https://127.0.0.1:" + std::to_string(server.port) + "/v1";
+    rig r(cfg);
+    r.start();
+    REQUIRE(eventually([&] { return r.reconnects("error") >= 1; }, 5s));
+    CHECK(server.count("CONNECTION ", 300ms) == 0);
+  }
+}
+
+TEST_CASE("acme: event globs select the subscription and filter what is handed over") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.events = {"session:update_*", "message:updated"};
+  rig r(cfg);
+  r.start();
+  const auto auth = server.wait_line("AUTH id-1 ", 10s);
+  REQUIRE(auth);
+  CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","message:updated"])");
+  REQUIRE(r.wait_live());
+  // The fake server sends everything to everyone; the session hands over only what the globs match.
+  CHECK(server.emit("message:send", updated_payload) == "1");
+  CHECK(server.emit("session:update_verify", verify_payload) == "1");
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  CHECK(server.emit("session:set_email", verify_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() >= 2; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  const auto events = r.sink.events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].name == "session:update_verify");
+  CHECK(events[1].name == "message:updated");
+  CHECK(r.sink.dead_letter_count() == 0);
+}
