@@ -22,7 +22,7 @@ void append_label_value(std::string& out, std::string_view value) {
 
 void append_number(std::string& out, double value) {
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%.17g", value);
+  const int n = std::snprintf(buf, sizeof buf, "%.15g", value);
   out.append(buf, static_cast<std::size_t>(n));
 }
 

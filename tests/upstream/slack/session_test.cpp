@@ -8,7 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <future>
 #include <mutex>
-#include <regex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -19,6 +19,17 @@ using namespace std::chrono_literals;
 using rtm::test::child_process;
 
 namespace {
+
+std::string json_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
 
 struct recorded_event {
   std::string name;
@@ -74,20 +85,31 @@ class slack_fixture {
     REQUIRE_MESSAGE(line.has_value(), "no answer from slack_server.js to " << json);
     return *line;
   }
-  // A number from the STATS line, e.g. stat("connect_calls", "xoxb-good").
+  // A number from the STATS line, e.g. stat("connect_calls", "xoxb-good"): the value of "token" inside the object
+  // "field" (0 when absent).
   long stat(const std::string& field, const std::string& token) {
     const std::string line = command(R"({"cmd":"stats"})");
-    const std::regex re("\"" + field + "\":\\{[^}]*\"" + token + "\":(-?\\d+)");
-    std::smatch m;
-    return std::regex_search(line, m, re) ? std::stol(m[1]) : 0;
+    const auto object = line.find("\"" + field + "\":{");
+    if (object == std::string::npos) {
+      return 0;
+    }
+    const auto end = line.find('}', object);
+    const auto key = line.find("\"" + token + "\":", object);
+    if (key == std::string::npos || key > end) {
+      return 0;
+    }
+    return std::stol(line.substr(key + token.size() + 3));
   }
   long connect_gap_ms(const std::string& token, std::size_t first, std::size_t second) {
     const std::string line = command(R"({"cmd":"stats"})");
-    const std::regex re("\"" + token + "\":\\[([0-9,]*)\\]");
-    std::smatch m;
-    REQUIRE(std::regex_search(line, m, re));
+    const auto times_at = line.find("\"connect_times\":{");
+    REQUIRE(times_at != std::string::npos);
+    const auto key = line.find("\"" + token + "\":[", times_at);
+    REQUIRE(key != std::string::npos);
+    const auto open = key + token.size() + 4;
+    const auto close = line.find(']', open);
     std::vector<long> times;
-    std::stringstream in(m[1]);
+    std::stringstream in(line.substr(open, close - open));
     for (std::string part; std::getline(in, part, ',');) {
       times.push_back(std::stol(part));
     }
@@ -175,8 +197,7 @@ TEST_CASE("slack: events flow with the connection's team, type.subtype names and
   const std::string changed = R"({"type":"message","subtype":"message_changed","ts":"1582838100.000100"})";
   const std::string presence = R"({"type":"presence_change","user":"U1","presence":"away"})";
   for (const auto& frame : {message, changed, presence}) {
-    upstream.command(R"({"cmd":"emit","frame":)" + std::string("\"") +
-                     std::regex_replace(frame, std::regex(R"(["\\])"), R"(\$&)") + "\"}");
+    upstream.command(R"({"cmd":"emit","frame":)" + json_quote(frame) + "}");
   }
   // Not published: acknowledgements, pongs, reconnect_url. Dead letters: what is not an event.
   upstream.command(R"({"cmd":"emit","frame":"{\"ok\":true,\"reply_to\":3,\"ts\":\"1.2\"}"})");
@@ -214,8 +235,8 @@ TEST_CASE("slack: goodbye, migration, a server close and a dropped TCP connectio
   auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
   REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
   long calls = 1;
-  for (const char* cmd : {R"({"cmd":"goodbye"})", R"({"cmd":"migrate"})", R"({"cmd":"close","code":1001})",
-                          R"({"cmd":"destroy"})"}) {
+  for (const char* cmd :
+       {R"({"cmd":"goodbye"})", R"({"cmd":"migrate"})", R"({"cmd":"close","code":1001})", R"({"cmd":"destroy"})"}) {
     upstream.command(cmd);
     ++calls;
     REQUIRE_MESSAGE(rtm::test::eventually(
