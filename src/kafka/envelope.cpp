@@ -81,8 +81,10 @@ void append_timestamp(std::string& out, std::chrono::system_clock::time_point tp
   // "YYYY-MM-DDTHH:MM:SS.ffffffZ", filled right to left into a fixed buffer: no allocation beyond `out` growing.
   std::array<char, timestamp_length> buf{'0', '0', '0', '0', '-', '0', '0', '-', '0', '0', 'T', '0', '0', ':',
                                          '0', '0', ':', '0', '0', '.', '0', '0', '0', '0', '0', '0', 'Z'};
-  put_digits(buf.data() + 4, static_cast<std::uint64_t>(tm.tm_year + 1900), 4);
-  put_digits(buf.data() + 7, static_cast<std::uint64_t>(tm.tm_mon + 1), 2);
+  const int year = tm.tm_year + 1900;  // 0..9999 after the clamping above
+  const int month = tm.tm_mon + 1;
+  put_digits(buf.data() + 4, static_cast<std::uint64_t>(year), 4);
+  put_digits(buf.data() + 7, static_cast<std::uint64_t>(month), 2);
   put_digits(buf.data() + 10, static_cast<std::uint64_t>(tm.tm_mday), 2);
   put_digits(buf.data() + 13, static_cast<std::uint64_t>(tm.tm_hour), 2);
   put_digits(buf.data() + 16, static_cast<std::uint64_t>(tm.tm_min), 2);

@@ -78,6 +78,7 @@ void publisher::create_producer() {
   const std::uint32_t generation = generation_ + 1;
   producer_ = producer::create(io_, settings_, *this, generation);
   generation_ = generation;
+  brokers_down_since_.reset();  // a new handle has its own view of the brokers
   ++stats_.producers_created;
   max_dead_letter_value_ = dead_letter_cap(producer_->max_message_bytes());
 }
@@ -135,6 +136,7 @@ void publisher::on_event(const upstream::event& ev) noexcept {
     update_state();
   } catch (const std::exception& e) {
     log::error(ev.connection, "kafka: cannot accept event ", ev.name, ": ", e.what());
+    count_failure(ev.connection, "internal_error");
   }
 }
 
@@ -151,6 +153,16 @@ void publisher::on_dead_letter(const upstream::dead_letter& dl) noexcept {
     update_state();
   } catch (const std::exception& e) {
     log::error(dl.connection, "kafka: cannot accept a dead letter (", dl.reason, "): ", e.what());
+    count_failure(dl.connection, "internal_error");
+  }
+}
+
+void publisher::count_failure(std::string_view connection, std::string_view reason) noexcept {
+  ++stats_.failed;
+  try {
+    metrics_.event_failed(connection, reason);
+  } catch (const std::exception& e) {
+    log::error(connection, "kafka: cannot count a failure (", reason, "): ", e.what());
   }
 }
 
@@ -447,8 +459,11 @@ void publisher::schedule_recreate(const std::string& reason) noexcept {
     // Not from here: this runs inside the handle's own poll, which must return before the handle is closed.
     post_guarded([this, reason] { recreate(reason); });
   } catch (const std::exception& e) {
-    recreate_pending_ = false;
-    give_up(std::string("cannot schedule the producer re-creation: ") + e.what());
+    // Out of memory, inside the handle's poll: retiring it here is not possible, so stop producing for good and
+    // let readiness report it.
+    failed_ = true;
+    log::error("", "kafka: cannot schedule the producer re-creation (", e.what(), "); publishing stopped");
+    update_state();
   }
 }
 
@@ -494,8 +509,8 @@ void publisher::recreate(const std::string& reason) noexcept {
 void publisher::give_up(const std::string& reason) noexcept {
   failed_ = true;
   retire_producer();
-  log::error("", "kafka: giving up on the producer after ", fatal_budget_.recent(), " fatal errors within ",
-             tuning_.fatal_window.count(), " s (last: ", reason, "); ", waiting_ + in_flight_,
+  log::error("", "kafka: giving up on the producer (", fatal_budget_.recent(), " fatal errors within the last ",
+             tuning_.fatal_window.count(), " s; last: ", reason, "); ", waiting_ + in_flight_,
              " records are not confirmed");
   update_state();
   if (on_fatal_) {

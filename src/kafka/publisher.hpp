@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -144,6 +145,7 @@ class publisher final : public upstream::sink, private producer_listener {
   [[nodiscard]] std::uint64_t first_seq() const noexcept;
   [[nodiscard]] record* find(std::uint64_t seq) noexcept;
   void accept_dead_letter(const upstream::dead_letter& dl);
+  void count_failure(std::string_view connection, std::string_view reason) noexcept;
 
   void create_producer();
   void pump() noexcept;

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <string>
+
+#include "kafka/producer.hpp"
 
 TEST_CASE("policy: delivery outcomes") {
   using rtm::kafka::classify_delivery;
@@ -52,4 +55,27 @@ TEST_CASE("policy: backpressure hysteresis") {
   CHECK(should_pause(true, 0, 50, 501, limits));
   CHECK_FALSE(should_pause(true, 0, 50, 500, limits));
   CHECK(should_pause(true, 3, 0, 0, limits));
+}
+
+TEST_CASE("producer statistics: broker states are counted from librdkafka's JSON") {
+  int up = -1;
+  int known = -1;
+  // The shape of librdkafka's statistics (STATISTICS.md), trimmed to what matters.
+  const std::string stats =
+      R"({"name":"rtm-bridge#producer-1","type":"producer","msg_cnt":3,"brokers":{)"
+      R"("127.0.0.1:9092/bootstrap":{"name":"127.0.0.1:9092/bootstrap","nodeid":-1,"state":"UP"},)"
+      R"("127.0.0.1:9093/2":{"name":"127.0.0.1:9093/2","nodeid":2,"state":"DOWN","rtt":{"avg":0}},)"
+      R"("127.0.0.1:9094/3":{"name":"127.0.0.1:9094/3","nodeid":3,"state":"UP"}},"topics":{}})";
+  REQUIRE(rtm::kafka::parse_broker_state(stats, up, known));
+  CHECK(up == 2);
+  CHECK(known == 3);
+  REQUIRE(rtm::kafka::parse_broker_state(R"({"brokers":{}})", up, known));
+  CHECK(up == 0);
+  CHECK(known == 0);
+  CHECK_FALSE(rtm::kafka::parse_broker_state("not json", up, known));
+  CHECK_FALSE(rtm::kafka::parse_broker_state(R"({"brokers":[]})", up, known));
+  CHECK_FALSE(rtm::kafka::parse_broker_state(R"({"brokers":{"x":{"nodeid":1}}})", up, known));
+  CHECK(rtm::kafka::bridge_owned_property("enable.idempotence"));
+  CHECK(rtm::kafka::bridge_owned_property("partitioner"));
+  CHECK_FALSE(rtm::kafka::bridge_owned_property("linger.ms"));
 }

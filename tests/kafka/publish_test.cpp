@@ -643,3 +643,35 @@ TEST_CASE("publish: the bridge's own librdkafka settings cannot be overridden; b
   publisher ok(io, cfg, metrics, "127.0.0.1:9");
   CHECK(ok.bootstrap_servers() == "127.0.0.1:9");
 }
+
+TEST_CASE("publish: a partition without a leader holds back only its own teams, then catches up in order") {
+  harness h;
+  constexpr int partitions = 4;
+  h.cluster->create_topic("rtm.message", partitions, 3);
+  h.start();
+  std::map<std::string, int> sent;
+  for (int t = 0; t < 16; ++t) {
+    const std::string team = team_name(t);
+    h.feed(team, sent[team]++);
+  }
+  REQUIRE(h.settled(20s));
+  rd_kafka_mock_partition_set_leader(h.cluster->mock(), "rtm.message", 0, -1);
+  std::size_t stuck = 0;
+  for (int i = 0; i < 800; ++i) {
+    const std::string team = team_name(i % 16);
+    h.feed(team, sent[team]++);
+    stuck += rtm::kafka::murmur2_partition(team, partitions) == 0 ? 1 : 0;
+  }
+  REQUIRE(stuck > 0);
+  REQUIRE(stuck < 800);
+  // Everything for the other partitions is confirmed while partition 0 has no leader; only its records wait.
+  CHECK(h.run_until([&h, stuck] { return h.pub->stats().delivered == 16 + 800 - stuck; }, 30s));
+  CHECK(h.pub->outstanding() + h.pub->waiting() == stuck);
+  CHECK_FALSE(h.paused());
+  rd_kafka_mock_partition_set_leader(h.cluster->mock(), "rtm.message", 0, 1);
+  REQUIRE(h.settled(60s));
+  const auto got = collect(read_topic(h.cluster->bootstrap_servers(), "rtm.message"));
+  CHECK(got.duplicates == 0);
+  check_complete_in_order(got, sent);
+  h.drain_and_stop();
+}
