@@ -16,7 +16,13 @@ int one_based(int zero_based) noexcept {
 }
 
 std::string quoted(std::string_view text) {
-  return "\"" + std::string(text) + "\"";
+  // Appended piecewise: `"\"" + std::string(...)` trips g++ 12's -Wrestrict false positive at -O3.
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
 }
 
 // Edit distance for "did you mean" hints; keys are short, so the quadratic table is fine.

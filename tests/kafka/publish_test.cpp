@@ -22,85 +22,15 @@
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/murmur2.hpp"
 #include "metrics/registry.hpp"
+#include "support/kcat.hpp"
 #include "support/process.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using rtm::kafka::publisher;
-
-struct consumed {
-  std::string topic;
-  int partition = -1;
-  std::int64_t offset = -1;
-  std::optional<std::string> key;
-  std::string payload;
-  std::vector<std::pair<std::string, std::string>> headers;
-
-  [[nodiscard]] std::optional<std::string> header(std::string_view name) const {
-    std::optional<std::string> found;
-    for (const auto& [k, v] : headers) {
-      if (k == name) {
-        CHECK_MESSAGE(!found, "header ", name, " appears twice");
-        found = v;
-      }
-    }
-    return found;
-  }
-};
-
-// Everything in `topic` from the beginning, via kcat 1.7.1 (`-J`: one JSON object per message), in offset order per
-// partition.
-std::vector<consumed> read_topic(const std::string& bootstrap, const std::string& topic) {
-  rtm::test::temp_dir dir;
-  const std::string out = dir.file("kcat.jsonl");
-  rtm::test::child_process::options opts;
-  opts.argv = {"kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"};
-  opts.stdout_file = out;
-  rtm::test::child_process kcat(std::move(opts));
-  const auto status = kcat.wait(60s);
-  REQUIRE_MESSAGE(status.has_value(), "kcat did not finish reading ", topic);
-  REQUIRE(*status == 0);
-  const std::string text = rtm::test::read_file(out);
-  std::vector<consumed> records;
-  simdjson::ondemand::parser parser;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) {
-      end = text.size();
-    }
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    if (line.empty()) {
-      continue;
-    }
-    const simdjson::padded_string json(line);
-    auto doc = parser.iterate(json);
-    consumed c;
-    c.topic = std::string(std::string_view(doc["topic"].get_string()));
-    c.partition = static_cast<int>(std::int64_t(doc["partition"].get_int64()));
-    c.offset = doc["offset"].get_int64();
-    auto headers = doc["headers"];
-    if (headers.error() == simdjson::SUCCESS) {
-      std::vector<std::string> flat;
-      for (auto h : headers.get_array()) {
-        flat.emplace_back(std::string_view(h.get_string()));
-      }
-      REQUIRE(flat.size() % 2 == 0);
-      for (std::size_t i = 0; i < flat.size(); i += 2) {
-        c.headers.emplace_back(flat[i], flat[i + 1]);
-      }
-    }
-    auto key = doc["key"];
-    if (!key.is_null()) {
-      c.key = std::string(std::string_view(key.get_string()));
-    }
-    c.payload = std::string(std::string_view(doc["payload"].get_string()));
-    records.push_back(std::move(c));
-  }
-  return records;
-}
+using rtm::test::consumed;
+using rtm::test::read_topic;
 
 // Owns the bytes an upstream::event points into (the sink contract: views valid for the call only).
 struct event_source {

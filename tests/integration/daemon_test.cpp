@@ -1,0 +1,394 @@
+// The daemon end to end, as operators and downstream consumers see it: the real rtm-bridge binary between real
+// upstreams (npm socket.io as Acme, node ws + http as Slack) and the librdkafka mock cluster hosted by this test
+// process, with what landed read back by kcat.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <map>
+#include <set>
+#include <string>
+
+#include "kafka/embedded_cluster.hpp"
+#include "kafka/murmur2.hpp"
+#include "support/kcat.hpp"
+#include "support/process.hpp"
+
+using namespace std::chrono_literals;
+using rtm::test::child_process;
+
+namespace {
+
+// An upstream fixture (tests/fixtures/*.js) with its stdin command channel.
+class fixture {
+ public:
+  explicit fixture(std::vector<std::string> argv) {
+    child_process::options opts;
+    opts.argv = {"node"};
+    opts.argv.insert(opts.argv.end(), argv.begin(), argv.end());
+    opts.keep_stdin = true;
+    proc_.emplace(std::move(opts));
+    const auto port = proc_->wait_for_line("LISTENING ", 20s);
+    REQUIRE_MESSAGE(port.has_value(), "fixture did not start: " << argv[0]);
+    port_ = *port;
+  }
+  const std::string& port() const { return port_; }
+  // Sends a command and returns its answer (lines starting with one of the answer prefixes; event lines such as
+  // AUTH/CONNECTION are remembered and skipped).
+  std::string command(const std::string& json) {
+    proc_->write_line(json);
+    for (;;) {
+      auto line = proc_->read_line(20s);
+      REQUIRE_MESSAGE(line.has_value(), "no answer to " << json);
+      if (line->rfind("OK", 0) == 0 || line->rfind("STATS", 0) == 0 || line->rfind("ERROR", 0) == 0) {
+        return *line;
+      }
+      events_.push_back(*line);
+    }
+  }
+  // Waits for an event line starting with `prefix` (e.g. "AUTH acme-id ok").
+  bool wait_event(const std::string& prefix, std::chrono::milliseconds timeout) {
+    for (auto it = events_.begin(); it != events_.end(); ++it) {
+      if (it->rfind(prefix, 0) == 0) {
+        events_.erase(it);
+        return true;
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto line = proc_->read_line(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (!line) {
+        break;
+      }
+      if (line->rfind(prefix, 0) == 0) {
+        return true;
+      }
+      events_.push_back(*line);
+    }
+    return false;
+  }
+  std::size_t count_events(const std::string& prefix) {
+    // Drain what is already there without blocking long.
+    while (auto line = proc_->read_line(50ms)) {
+      events_.push_back(*line);
+    }
+    std::size_t n = 0;
+    for (const auto& e : events_) {
+      n += e.rfind(prefix, 0) == 0 ? 1 : 0;
+    }
+    return n;
+  }
+
+ private:
+  std::optional<child_process> proc_;
+  std::string port_;
+  std::vector<std::string> events_;
+};
+
+fixture acme_upstream() {
+  return fixture({rtm::test::env_path("RTM_FIXTURES_DIR") + "/acme_server.js", "--token", "acme-id:acme-K3y-5ecret-77",
+                  "--token", "acme-id2:acme-K3y-5ecret-88", "--ping-interval", "1000", "--ping-timeout", "1000"});
+}
+
+std::string acme_connection(const std::string& name, const std::string& port, const std::string& id,
+                            const std::string& key_env) {
+  return "  - name: " + name +
+         "\n"
+         "    kind: acme\n"
+         "    url: \"ws://127.0.0.1:" +
+         port + "/\"\n    identifier: {value: \"" + id + "\"}\n    key: {env: " + key_env +
+         "}\n"
+         "    reconnect: {initial_delay: 200ms, max_delay: 1s}\n";
+}
+
+class daemon_process {
+ public:
+  daemon_process(const rtm::test::temp_dir& dir, const std::string& config, std::map<std::string, std::string> env = {})
+      : log_(dir.file("daemon.log")) {
+    config_path_ = dir.write("rtm-bridge.yaml", config);
+    child_process::options opts;
+    opts.argv = {rtm::test::env_path("RTM_BRIDGE_BIN"), "--config", config_path_};
+    opts.env = std::move(env);
+    opts.stdout_file = dir.file("daemon.out");
+    opts.stderr_file = log_;
+    proc_.emplace(std::move(opts));
+  }
+  std::string log() const { return rtm::test::read_file(log_); }
+  const std::string& config_path() const { return config_path_; }
+  void signal(int sig) { proc_->signal(sig); }
+  std::optional<int> wait(std::chrono::milliseconds timeout) { return proc_->wait(timeout); }
+  bool log_has(const std::string& text, std::chrono::milliseconds timeout) {
+    return rtm::test::eventually([&] { return log().find(text) != std::string::npos; }, timeout);
+  }
+  // The metrics endpoint's port, from the start-up log line.
+  std::string metrics_port() {
+    std::string port;
+    REQUIRE(rtm::test::eventually(
+        [&] {
+          const std::string text = log();
+          const std::string marker = "metrics endpoint on http://127.0.0.1:";
+          const auto at = text.find(marker);
+          if (at == std::string::npos) {
+            return false;
+          }
+          port = text.substr(at + marker.size(), text.find('/', at + marker.size()) - at - marker.size());
+          return true;
+        },
+        20s));
+    return port;
+  }
+
+ private:
+  std::string log_;
+  std::string config_path_;
+  std::optional<child_process> proc_;
+};
+
+std::string http_get(const std::string& url) {
+  rtm::test::temp_dir dir;
+  child_process::options opts;
+  opts.argv = {"curl", "-s", "-m", "5", url};
+  opts.stdout_file = dir.file("body");
+  child_process curl(std::move(opts));
+  REQUIRE(curl.wait(10s).has_value());
+  return rtm::test::read_file(dir.file("body"));
+}
+
+// Sums a counter over all its label sets in Prometheus text.
+std::uint64_t metric_sum(const std::string& text, const std::string& name) {
+  std::uint64_t total = 0;
+  std::size_t at = 0;
+  while ((at = text.find("\n" + name, at)) != std::string::npos) {
+    const auto eol = text.find('\n', at + 1);
+    const auto space = text.rfind(' ', eol);
+    total += std::stoull(text.substr(space + 1, eol - space - 1));
+    at = eol;
+  }
+  return total;
+}
+
+std::string json_field(const std::string& json, const std::string& field) {
+  const auto at = json.find("\"" + field + "\":\"");
+  REQUIRE_MESSAGE(at != std::string::npos, field << " in " << json);
+  const auto start = at + field.size() + 4;
+  return json.substr(start, json.find('"', start) - start);
+}
+
+// The envelope's `data`: everything after "data": up to the envelope's closing brace.
+std::string data_of(const std::string& envelope) {
+  const auto at = envelope.find(",\"data\":");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(envelope.back() == '}');
+  return envelope.substr(at + 8, envelope.size() - at - 9);
+}
+
+}  // namespace
+
+TEST_CASE("daemon: seed events land with the contract's key, headers, envelope and Java partition") {
+  rtm::kafka::embedded_cluster cluster;
+  cluster.create_topic("rtm.message", 6);
+  cluster.create_topic("rtm.session", 6);
+  auto upstream = acme_upstream();
+  rtm::test::temp_dir dir;
+  daemon_process d(
+      dir,
+      "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\n  shutdown_timeout: 20s\nconnections:\n" +
+          acme_connection("acme-main", upstream.port(), "acme-id", "ACME_KEY") + "metrics:\n  listen: \"\"\n",
+      {{"ACME_KEY", "acme-K3y-5ecret-77"}});
+  REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+
+  const std::string team_a = "42286ab3-b29a-4fde-8538-da0ae501d825";
+  const std::string team_b = "8c1b7e1e-4c8e-4f0a-9d65-0f3f8b8f2a11";
+  const std::string availability = R"({"team_id":")" + team_a + R"(","session_id":"s1","availability":"online"})";
+  const std::string verify =
+      R"({"team_id":")" + team_b + R"(","session_id":"s2","is_verified":true,"verifications":[{"identity":"email"}]})";
+  const std::string updated =
+      R"({"team_id":")" + team_a + R"(","session_id":"s1","fingerprint":9007199254740993123,"content":"héllo ✓ 日本"})";
+  upstream.command(R"({"cmd":"emit","event":"session:update_availability","payload":")" +
+                   std::string(R"({\"team_id\":\")") + team_a +
+                   R"(\",\"session_id\":\"s1\",\"availability\":\"online\"}"})");
+  upstream.command(R"({"cmd":"emit","event":"session:update_verify","payload":")" + std::string(R"({\"team_id\":\")") +
+                   team_b +
+                   R"(\",\"session_id\":\"s2\",\"is_verified\":true,\"verifications\":[{\"identity\":\"email\"}]}"})");
+  upstream.command(R"({"cmd":"emit","event":"message:updated","payload":")" + std::string(R"({\"team_id\":\")") +
+                   team_a +
+                   R"(\",\"session_id\":\"s1\",\"fingerprint\":9007199254740993123,\"content\":\"héllo ✓ 日本\"}"})");
+  // Two that cannot be normalized: bad JSON, and an event without a team id.
+  upstream.command(R"({"cmd":"raw","frame":"42[broken"})");
+  upstream.command(R"({"cmd":"emit","event":"message:updated","payload":"{\"session_id\":\"s9\"}"})");
+  REQUIRE(d.log_has("", 1s));
+  std::this_thread::sleep_for(1s);
+  d.signal(SIGTERM);
+  const auto code = d.wait(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+
+  const auto sessions = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.session");
+  const auto messages = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.message");
+  const auto dead = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.dead-letter");
+  REQUIRE(sessions.size() == 2);
+  REQUIRE(messages.size() == 1);
+  REQUIRE(dead.size() == 2);
+
+  std::map<std::string, const rtm::test::consumed*> by_event;
+  for (const auto& r : sessions) {
+    by_event[*r.header("rtm-event")] = &r;
+  }
+  by_event["message:updated"] = &messages[0];
+  const std::map<std::string, std::pair<std::string, std::string>> expected{
+      {"session:update_availability", {team_a, availability}},
+      {"session:update_verify", {team_b, verify}},
+      {"message:updated", {team_a, updated}}};
+  std::set<std::string> ids;
+  for (const auto& [event, want] : expected) {
+    REQUIRE_MESSAGE(by_event.count(event) == 1, event);
+    const auto& r = *by_event[event];
+    CHECK(r.key == want.first);
+    CHECK(r.header("rtm-connection") == "acme-main");
+    CHECK(r.header("rtm-source") == "acme");
+    CHECK(r.header("content-type") == "application/json");
+    CHECK(r.payload.rfind(R"({"schema":"rtm-bridge.event/v1","id":")", 0) == 0);
+    CHECK(json_field(r.payload, "source") == "acme");
+    CHECK(json_field(r.payload, "connection") == "acme-main");
+    CHECK(json_field(r.payload, "event") == event);
+    CHECK(json_field(r.payload, "team_id") == want.first);
+    CHECK(json_field(r.payload, "received_at").size() == 27);  // 2026-11-23T07:36:49.123456Z
+    CHECK(data_of(r.payload) == want.second);                  // byte for byte: 2^53+ integers, UTF-8
+    CHECK(r.partition == rtm::kafka::murmur2_partition(want.first, 6));
+    ids.insert(json_field(r.payload, "id"));
+  }
+  CHECK(ids.size() == 3);
+  std::multiset<std::string> reasons;
+  for (const auto& r : dead) {
+    reasons.insert(r.header("rtm-error").value_or("?"));
+    CHECK(r.header("rtm-connection") == "acme-main");
+  }
+  CHECK(reasons.count("no_team_id") == 1);
+  CHECK(reasons.size() == 2);
+  // Secrets never reach the logs.
+  CHECK(d.log().find("acme-K3y-5ecret-77") == std::string::npos);
+}
+
+TEST_CASE("daemon: SIGTERM right after 20,000 events over 16 teams: all in Kafka, in per-team order, exit 0") {
+  rtm::kafka::embedded_cluster cluster;
+  cluster.create_topic("rtm.message", 8);
+  auto upstream = acme_upstream();
+  rtm::test::temp_dir dir;
+  daemon_process d(dir,
+                   "kafka:\n  brokers: \"" + cluster.bootstrap_servers() +
+                       "\"\n  shutdown_timeout: 60s\nconnections:\n" +
+                       acme_connection("acme-main", upstream.port(), "acme-id", "ACME_KEY") +
+                       "metrics:\n  listen: \"127.0.0.1:0\"\n",
+                   {{"ACME_KEY", "acme-K3y-5ecret-77"}});
+  const std::string port = d.metrics_port();
+  REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+  constexpr int total = 20000;
+  upstream.command(R"({"cmd":"burst","event":"message:updated","count":20000,"teams":16})");
+  // "Right after": as soon as the daemon has received the last event, before Kafka can have caught up.
+  REQUIRE(rtm::test::eventually(
+      [&] {
+        return metric_sum(http_get("http://127.0.0.1:" + port + "/metrics"), "rtm_bridge_events_received_total") ==
+               static_cast<std::uint64_t>(total);
+      },
+      60s));
+  d.signal(SIGTERM);
+  const auto code = d.wait(90s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+
+  const auto records = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.message");
+  CHECK(records.size() == static_cast<std::size_t>(total));
+  std::map<std::string, int> next_seq;
+  std::set<std::string> ids;
+  int out_of_order = 0;
+  for (const auto& r : records) {  // offset order within each partition; a team lives in one partition
+    REQUIRE(r.key.has_value());
+    const auto at = r.payload.find("\"seq\":");
+    REQUIRE(at != std::string::npos);
+    const int seq = std::stoi(r.payload.substr(at + 6));
+    int& expected = next_seq[*r.key];
+    if (seq != expected) {
+      ++out_of_order;
+    }
+    expected = seq + 1;
+    ids.insert(json_field(r.payload, "id"));
+  }
+  CHECK(out_of_order == 0);
+  CHECK(next_seq.size() == 16);
+  CHECK(ids.size() == static_cast<std::size_t>(total));
+}
+
+TEST_CASE("daemon: an Acme and a Slack connection run side by side") {
+  rtm::kafka::embedded_cluster cluster;
+  auto acme = acme_upstream();
+  fixture slack(
+      {rtm::test::env_path("RTM_FIXTURES_DIR") + "/slack_server.js", "--token", "xoxb-sl4ck-T0k3n:T0001:E0001"});
+  rtm::test::temp_dir dir;
+  daemon_process d(dir,
+                   "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\nconnections:\n" +
+                       acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY") +
+                       "  - name: slack-main\n    kind: slack\n    url: \"http://127.0.0.1:" + slack.port() +
+                       "/api/\"\n    key: {env: SLACK_TOKEN}\n    reconnect: {initial_delay: 200ms, max_delay: 1s}\n"
+                       "metrics:\n  listen: \"\"\n",
+                   {{"ACME_KEY", "acme-K3y-5ecret-77"}, {"SLACK_TOKEN", "xoxb-sl4ck-T0k3n"}});
+  REQUIRE_MESSAGE(acme.wait_event("AUTH acme-id ok", 30s), d.log());
+  REQUIRE_MESSAGE(d.log_has("connection=slack-main live", 30s), d.log());
+  acme.command(R"({"cmd":"emit","event":"message:updated","payload":"{\"team_id\":\"T-acme\",\"n\":1}"})");
+  slack.command(
+      R"({"cmd":"emit","frame":"{\"type\":\"message\",\"subtype\":\"message_changed\",\"ts\":\"1582838099.000600\"}"})");
+  std::this_thread::sleep_for(1s);
+  d.signal(SIGTERM);
+  REQUIRE(d.wait(30s) == 0);
+  const auto acme_records = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.message");
+  const auto slack_records = rtm::test::read_topic(cluster.bootstrap_servers(), "rtm.slack");
+  REQUIRE(acme_records.size() == 1);
+  REQUIRE(slack_records.size() == 1);
+  CHECK(acme_records[0].key == "T-acme");
+  CHECK(slack_records[0].key == "T0001");
+  CHECK(slack_records[0].header("rtm-event") == "message.message_changed");
+  CHECK(slack_records[0].header("rtm-source") == "slack");
+  CHECK(slack_records[0].header("rtm-enterprise") == "E0001");
+  CHECK(data_of(slack_records[0].payload) ==
+        R"({"type":"message","subtype":"message_changed","ts":"1582838099.000600"})");
+  const std::string log = d.log();
+  CHECK(log.find("xoxb-sl4ck-T0k3n") == std::string::npos);
+  CHECK(log.find("acme-K3y-5ecret-77") == std::string::npos);
+}
+
+TEST_CASE("daemon: SIGHUP reload adds, removes and changes connections and leaves the others untouched") {
+  rtm::kafka::embedded_cluster cluster;
+  auto upstream = acme_upstream();
+  rtm::test::temp_dir dir;
+  const std::string head = "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\nconnections:\n";
+  const std::string tail = "metrics:\n  listen: \"\"\n";
+  const std::string a = acme_connection("acme-a", upstream.port(), "acme-id", "ACME_KEY");
+  const std::string b = acme_connection("acme-b", upstream.port(), "acme-id2", "ACME_KEY2");
+  daemon_process d(dir, head + a + tail, {{"ACME_KEY", "acme-K3y-5ecret-77"}, {"ACME_KEY2", "acme-K3y-5ecret-88"}});
+  REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+
+  // Added: b starts; a is untouched (no second authentication).
+  dir.write("rtm-bridge.yaml", head + a + b + tail);
+  d.signal(SIGHUP);
+  REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id2 ok", 30s), d.log());
+  CHECK(d.log_has("reload done: 1 added, 0 removed, 0 changed", 10s));
+
+  // Invalid: rejected, the daemon keeps running on the old config.
+  dir.write("rtm-bridge.yaml", head + a + b + "  - name: BAD NAME\n" + tail);
+  d.signal(SIGHUP);
+  CHECK(d.log_has("reload rejected", 10s));
+
+  // Changed: b is torn down, then started with its new settings; removed: nothing of a remains.
+  const std::string b_changed =
+      acme_connection("acme-b", upstream.port(), "acme-id2", "ACME_KEY2") + "    events: [\"message:*\"]\n";
+  dir.write("rtm-bridge.yaml", head + b_changed + tail);
+  d.signal(SIGHUP);
+  CHECK(d.log_has("reload done: 0 added, 1 removed, 1 changed", 10s));
+  CHECK(upstream.wait_event("AUTH acme-id2 ok", 30s));
+  CHECK(upstream.wait_event("DISCONNECT acme-id ", 10s));
+  const std::string stats = upstream.command(R"({"cmd":"stats"})");
+  CHECK_MESSAGE(stats.find(R"("max_live":{"acme-id":1,"acme-id2":1})") != std::string::npos, stats);
+  CHECK(upstream.count_events("AUTH acme-id ok") == 0);  // a authenticated once, at start, never again
+
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == 0);
+}
