@@ -19,6 +19,7 @@
 #include "support/process.hpp"
 #include "upstream/harness.hpp"
 #include "upstream/socketio/acme_events.hpp"
+#include "util/json_writer.hpp"
 
 using namespace std::chrono_literals;
 namespace sio = rtm::upstream::socketio;
@@ -95,16 +96,19 @@ class acme_server : public rtm::test::node_fixture {
   }
 
   std::string emit(const std::string& event, const std::string& raw_payload) {
-    std::string cmd = R"({"cmd":"emit","event":")" + event + R"(","payload":)";
-    std::string quoted;
-    for (const char c : raw_payload) {
-      if (c == '"' || c == '\\') {
-        quoted += '\\';
-      }
-      quoted += c;
-    }
-    cmd += "\"" + quoted + "\"}";
+    std::string cmd = R"({"cmd":"emit","event":)";
+    rtm::json::append_string(cmd, event);
+    cmd += R"(,"payload":)";
+    rtm::json::append_string(cmd, raw_payload);
+    cmd += '}';
     return command(cmd, "OK emit ");
+  }
+
+  std::string raw(const std::string& frame) {
+    std::string cmd = R"({"cmd":"raw","frame":)";
+    rtm::json::append_string(cmd, frame);
+    cmd += '}';
+    return command(cmd, "OK raw ");
   }
 
   int api_port = 0;
@@ -155,9 +159,9 @@ class rig {
     runner_.call([this] { session_->start(); });
   }
 
-  // Stops and waits for `done`; true when it ran.
-  bool stop() {
-    if (stopped_) {
+  // Stops and waits for `done`; true when it ran. `again`: stop a stopped session once more.
+  bool stop(bool again = false) {
+    if (stopped_ && !again) {
       return true;
     }
     stopped_ = true;
@@ -372,15 +376,8 @@ TEST_CASE("acme: garbage frames become dead letters and the link survives") {
       {R"(42["message:updated",{"team_id":7}])", "bad_team_id"},
       {R"(42[1,2])", "not_an_event"},
   };
-  for (const auto& [frame, reason] : garbage) {
-    std::string escaped;
-    for (const char c : frame) {
-      if (c == '"' || c == '\\') {
-        escaped += '\\';
-      }
-      escaped += c;
-    }
-    CHECK(server.command(R"({"cmd":"raw","frame":")" + escaped + "\"}", "OK raw ") == "1");
+  for (const auto& garbage_frame : garbage) {
+    CHECK(server.raw(garbage_frame.first) == "1");
   }
   CHECK(server.command(R"({"cmd":"binary","event":"bin"})", "OK binary ") == "1");
   REQUIRE(eventually([&] { return r.sink.dead_letter_count() == garbage.size() + 1; }, 5s));
@@ -615,4 +612,84 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   CHECK(events[0].name == "session:update_verify");
   CHECK(events[1].name == "message:updated");
   CHECK(r.sink.dead_letter_count() == 0);
+}
+
+TEST_CASE("acme: a connect error (44) is a credential refusal") {
+  acme_server server({"--connect-error", "--token", "id-1:key-1"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {50ms, 2000ms, 0.0};
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_line("CONNECT_REFUSED", 10s));
+  REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+  CHECK(server.count("CONNECT_REFUSED", 1000ms) == 1);
+  CHECK_FALSE(r.live());
+}
+
+TEST_CASE("acme: a server-side namespace disconnect (41) reconnects and re-authenticates") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.command(R"({"cmd":"disconnect"})", "OK disconnect ") == "1");
+  REQUIRE(server.wait_count("AUTH id-1 ok", 2, 5s));
+  CHECK(r.reconnects("closed") == 1);
+  REQUIRE(r.wait_live());
+  CHECK(server.stat("/max_live/id-1") == 1);
+}
+
+TEST_CASE("acme: an event that asks for an acknowledgement is handed over, then acknowledged") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.command(R"({"cmd":"emit_ack","event":"message:send","payload":{"team_id":"t1","n":1}})",
+                       "OK emit_ack ") == "1");
+  CHECK(server.wait_line("ACKED message:send", 5s));
+  REQUIRE(eventually([&r] { return r.sink.event_count() == 1; }, 5s));
+  CHECK(r.sink.events()[0].payload == R"({"team_id":"t1","n":1})");
+  CHECK(r.sink.events()[0].team_id == "t1");
+}
+
+TEST_CASE("acme: stop in any phase ends with no socket and calls done") {
+  SUBCASE("while backing off after a refusal") {
+    acme_server server({"--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.key.value = "wrong";
+    cfg.reconnect = {50ms, 5000ms, 0.0};
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
+    REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+    const auto stopping_at = std::chrono::steady_clock::now();
+    CHECK(r.stop());
+    CHECK(std::chrono::steady_clock::now() - stopping_at < 1s);
+    CHECK(server.count("AUTH ", 500ms) == 1);
+  }
+  SUBCASE("while the WebSocket is still opening") {
+    rtm::test::node_fixture blackhole("ws_server.js", {});
+    const auto port = blackhole.wait_line("BLACKHOLE ", 5s);
+    REQUIRE(port);
+    rig r(acme_config(std::stoi(*port)));
+    r.start();
+    std::this_thread::sleep_for(200ms);
+    const auto stopping_at = std::chrono::steady_clock::now();
+    CHECK(r.stop());
+    CHECK(std::chrono::steady_clock::now() - stopping_at < 1s);
+    CHECK_FALSE(r.live());
+  }
+  SUBCASE("while live, twice") {
+    acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+    rig r(acme_config(server.port));
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    CHECK(r.stop());
+    CHECK(r.stop(true));
+    CHECK(server.wait_line("DISCONNECT id-1 ", 5s));
+    CHECK(eventually([&server] { return server.stat("/connections") == 0; }, 5s));
+    CHECK(server.count("AUTH ", 500ms) == 1);  // no reconnect after a stop
+  }
 }
