@@ -251,7 +251,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         drop_orphan(endpoint, hdl);
         return;
       }
-      self->guarded([&self] { self->on_ws_open(); });
+      self->guarded([self] { self->on_ws_open(); });
     });
     con->set_message_handler([weak, endpoint](websocketpp::connection_hdl hdl, message_ptr message) {
       auto self = weak.lock();
@@ -259,18 +259,18 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         drop_orphan(endpoint, hdl);
         return;
       }
-      self->guarded([&self, &message] { self->on_ws_message(message); });
+      self->guarded([self, message] { self->on_ws_message(message); });
     });
     con->set_fail_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
       auto self = weak.lock();
       if (self && self->owns(hdl)) {
-        self->guarded([&self] { self->on_ws_fail(); });
+        self->guarded([self] { self->on_ws_fail(); });
       }
     });
     con->set_close_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
       auto self = weak.lock();
       if (self && self->owns(hdl)) {
-        self->guarded([&self] { self->on_ws_close(); });
+        self->guarded([self] { self->on_ws_close(); });
       }
     });
   }
@@ -374,7 +374,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     } else if (!remote_sent && state_ != state::closing) {
       text = "the connection was closed without a close frame";
     }
-    report(code, std::move(reason), std::move(text));
+    report(code, reason, text);
   }
 
   void on_open_timeout() {
@@ -421,7 +421,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   }
 
   // Reports from inside a websocketpp handler: straight to the owner.
-  void report(int code, std::string reason, std::string error_text) {
+  void report(int code, const std::string& reason, const std::string& error_text) {
     if (state_ == state::closed) {
       return;
     }
@@ -483,7 +483,7 @@ bool impl_t<tls_config>::prepare_transport(std::string& error) {
   }
   // websocketpp sets SNI itself in its TLS pre-init (for IP literals too, which servers ignore); the peer and host
   // name checks are the context's.
-  endpoint_->set_tls_init_handler([context](websocketpp::connection_hdl) { return context; });
+  endpoint_->set_tls_init_handler([context](const websocketpp::connection_hdl&) { return context; });
   return true;
 }
 
