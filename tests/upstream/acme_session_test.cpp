@@ -7,8 +7,6 @@
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -19,7 +17,9 @@
 
 #include "metrics/registry.hpp"
 #include "support/process.hpp"
+#include "upstream/harness.hpp"
 #include "upstream/socketio/acme_events.hpp"
+#include "util/json_writer.hpp"
 
 using namespace std::chrono_literals;
 namespace sio = rtm::upstream::socketio;
@@ -73,92 +73,15 @@ class recording_sink final : public rtm::upstream::sink {
   std::vector<recorded_dead_letter> dead_letters_;
 };
 
-// The fake upstream: a node process, its stdout lines collected as the test reads them.
-class acme_server {
+// The fake Acme upstream (acme_server.js).
+class acme_server : public rtm::test::node_fixture {
  public:
-  explicit acme_server(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv{"node", rtm::test::env_path("RTM_FIXTURES_DIR") + "/acme_server.js"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    child_process::options opts;
-    opts.argv = argv;
-    opts.keep_stdin = true;
-    proc_.emplace(std::move(opts));
-    const auto line = wait_line("LISTENING ", 15s);
-    REQUIRE_MESSAGE(line, "acme_server.js did not start (did scripts/setup install tests/fixtures/node_modules?)");
-    port = std::stoi(*line);
+  explicit acme_server(const std::vector<std::string>& extra) : node_fixture("acme_server.js", extra) {
     if (std::find(extra.begin(), extra.end(), "--api") != extra.end()) {
       const auto api = wait_line("API_LISTENING ", 10s);
       REQUIRE(api);
       api_port = std::stoi(*api);
     }
-  }
-
-  // Reads lines until one starts with `prefix` (lines before it are kept for count()).
-  std::optional<std::string> wait_line(const std::string& prefix, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (std::size_t i = consumed_;; ++i) {
-      while (i >= lines_.size()) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left <= 0ms) {
-          return std::nullopt;
-        }
-        auto line = proc_->read_line(left);
-        if (!line) {
-          return std::nullopt;
-        }
-        lines_.push_back(*line);
-      }
-      if (lines_[i].rfind(prefix, 0) == 0) {
-        consumed_ = i + 1;
-        return lines_[i].substr(prefix.size());
-      }
-    }
-  }
-
-  // Reads whatever arrives within `timeout`, then counts the lines seen so far that start with `prefix`.
-  std::size_t count(const std::string& prefix, std::chrono::milliseconds timeout = 0ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      auto line = proc_->read_line(std::max(left, 1ms));
-      if (line) {
-        lines_.push_back(*line);
-        continue;
-      }
-      if (left <= 0ms) {
-        break;
-      }
-    }
-    std::size_t n = 0;
-    for (const auto& l : lines_) {
-      n += l.rfind(prefix, 0) == 0 ? 1 : 0;
-    }
-    return n;
-  }
-
-  // Waits until at least `n` lines start with `prefix`.
-  bool wait_count(const std::string& prefix, std::size_t n, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (count(prefix) < n) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return false;
-      }
-      auto line = proc_->read_line(50ms);
-      if (line) {
-        lines_.push_back(*line);
-      }
-    }
-    return true;
-  }
-
-  // Sends a command and returns the rest of its answer line.
-  std::string command(const std::string& json, const std::string& answer_prefix) {
-    proc_->write_line(json);
-    const auto line = wait_line(answer_prefix, 10s);
-    REQUIRE_MESSAGE(line, "no answer to " << json);
-    return *line;
   }
 
   // A number from the STATS answer, e.g. stat("/max_live/id-1").
@@ -173,56 +96,22 @@ class acme_server {
   }
 
   std::string emit(const std::string& event, const std::string& raw_payload) {
-    std::string cmd = R"({"cmd":"emit","event":")" + event + R"(","payload":)";
-    std::string quoted;
-    for (const char c : raw_payload) {
-      if (c == '"' || c == '\\') {
-        quoted += '\\';
-      }
-      quoted += c;
-    }
-    cmd += "\"" + quoted + "\"}";
+    std::string cmd = R"({"cmd":"emit","event":)";
+    rtm::json::append_string(cmd, event);
+    cmd += R"(,"payload":)";
+    rtm::json::append_string(cmd, raw_payload);
+    cmd += '}';
     return command(cmd, "OK emit ");
   }
 
-  void stop() { proc_.reset(); }
+  std::string raw(const std::string& frame) {
+    std::string cmd = R"({"cmd":"raw","frame":)";
+    rtm::json::append_string(cmd, frame);
+    cmd += '}';
+    return command(cmd, "OK raw ");
+  }
 
-  int port = 0;
   int api_port = 0;
-
- private:
-  std::optional<child_process> proc_;
-  std::vector<std::string> lines_;
-  std::size_t consumed_ = 0;
-};
-
-// The daemon's threading in miniature: one thread runs the io_context; everything else is posted to it.
-class io_thread {
- public:
-  io_thread() : work_(boost::asio::make_work_guard(io)), thread_([this] { io.run(); }) {}
-  io_thread(const io_thread&) = delete;
-  io_thread& operator=(const io_thread&) = delete;
-  io_thread(io_thread&&) = delete;
-  io_thread& operator=(io_thread&&) = delete;
-  ~io_thread() {
-    work_.reset();
-    io.stop();
-    thread_.join();
-  }
-
-  template <typename Fn>
-  auto call(Fn fn) -> decltype(fn()) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto result = task.get_future();
-    boost::asio::post(io, [&task] { task(); });
-    return result.get();
-  }
-
-  boost::asio::io_context io;
-
- private:
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::thread thread_;
 };
 
 config::connection_config acme_config(int port) {
@@ -270,9 +159,9 @@ class rig {
     runner_.call([this] { session_->start(); });
   }
 
-  // Stops and waits for `done`; true when it ran.
-  bool stop() {
-    if (stopped_) {
+  // Stops and waits for `done`; true when it ran. `again`: stop a stopped session once more.
+  bool stop(bool again = false) {
+    if (stopped_ && !again) {
       return true;
     }
     stopped_ = true;
@@ -308,7 +197,7 @@ class rig {
   recording_sink sink;
 
  private:
-  io_thread runner_;
+  rtm::test::io_thread runner_;
   rtm::metrics::registry metrics_;
   std::shared_ptr<sio::session> session_;
   bool stopped_ = false;
@@ -487,15 +376,8 @@ TEST_CASE("acme: garbage frames become dead letters and the link survives") {
       {R"(42["message:updated",{"team_id":7}])", "bad_team_id"},
       {R"(42[1,2])", "not_an_event"},
   };
-  for (const auto& [frame, reason] : garbage) {
-    std::string escaped;
-    for (const char c : frame) {
-      if (c == '"' || c == '\\') {
-        escaped += '\\';
-      }
-      escaped += c;
-    }
-    CHECK(server.command(R"({"cmd":"raw","frame":")" + escaped + "\"}", "OK raw ") == "1");
+  for (const auto& garbage_frame : garbage) {
+    CHECK(server.raw(garbage_frame.first) == "1");
   }
   CHECK(server.command(R"({"cmd":"binary","event":"bin"})", "OK binary ") == "1");
   REQUIRE(eventually([&] { return r.sink.dead_letter_count() == garbage.size() + 1; }, 5s));
@@ -730,4 +612,84 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   CHECK(events[0].name == "session:update_verify");
   CHECK(events[1].name == "message:updated");
   CHECK(r.sink.dead_letter_count() == 0);
+}
+
+TEST_CASE("acme: a connect error (44) is a credential refusal") {
+  acme_server server({"--connect-error", "--token", "id-1:key-1"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {50ms, 2000ms, 0.0};
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_line("CONNECT_REFUSED", 10s));
+  REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+  CHECK(server.count("CONNECT_REFUSED", 1000ms) == 1);
+  CHECK_FALSE(r.live());
+}
+
+TEST_CASE("acme: a server-side namespace disconnect (41) reconnects and re-authenticates") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.command(R"({"cmd":"disconnect"})", "OK disconnect ") == "1");
+  REQUIRE(server.wait_count("AUTH id-1 ok", 2, 5s));
+  CHECK(r.reconnects("closed") == 1);
+  REQUIRE(r.wait_live());
+  CHECK(server.stat("/max_live/id-1") == 1);
+}
+
+TEST_CASE("acme: an event that asks for an acknowledgement is handed over, then acknowledged") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.command(R"({"cmd":"emit_ack","event":"message:send","payload":{"team_id":"t1","n":1}})",
+                       "OK emit_ack ") == "1");
+  CHECK(server.wait_line("ACKED message:send", 5s));
+  REQUIRE(eventually([&r] { return r.sink.event_count() == 1; }, 5s));
+  CHECK(r.sink.events()[0].payload == R"({"team_id":"t1","n":1})");
+  CHECK(r.sink.events()[0].team_id == "t1");
+}
+
+TEST_CASE("acme: stop in any phase ends with no socket and calls done") {
+  SUBCASE("while backing off after a refusal") {
+    acme_server server({"--token", "id-1:key-1"});
+    auto cfg = acme_config(server.port);
+    cfg.key.value = "wrong";
+    cfg.reconnect = {50ms, 5000ms, 0.0};
+    rig r(cfg);
+    r.start();
+    REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
+    REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+    const auto stopping_at = std::chrono::steady_clock::now();
+    CHECK(r.stop());
+    CHECK(std::chrono::steady_clock::now() - stopping_at < 1s);
+    CHECK(server.count("AUTH ", 500ms) == 1);
+  }
+  SUBCASE("while the WebSocket is still opening") {
+    rtm::test::node_fixture blackhole("ws_server.js", {});
+    const auto port = blackhole.wait_line("BLACKHOLE ", 5s);
+    REQUIRE(port);
+    rig r(acme_config(std::stoi(*port)));
+    r.start();
+    std::this_thread::sleep_for(200ms);
+    const auto stopping_at = std::chrono::steady_clock::now();
+    CHECK(r.stop());
+    CHECK(std::chrono::steady_clock::now() - stopping_at < 1s);
+    CHECK_FALSE(r.live());
+  }
+  SUBCASE("while live, twice") {
+    acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+    rig r(acme_config(server.port));
+    r.start();
+    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+    REQUIRE(r.wait_live());
+    CHECK(r.stop());
+    CHECK(r.stop(true));
+    CHECK(server.wait_line("DISCONNECT id-1 ", 5s));
+    CHECK(eventually([&server] { return server.stat("/connections") == 0; }, 5s));
+    CHECK(server.count("AUTH ", 500ms) == 1);  // no reconnect after a stop
+  }
 }

@@ -2,7 +2,9 @@
 
 // Beast 1.74's parser trips g++ 12's -Wmaybe-uninitialized (a boost::optional false positive) after inlining, where
 // the system-header exemption no longer applies; it is silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>

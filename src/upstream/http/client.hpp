@@ -25,7 +25,7 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization: never logged
   ws::tls_options tls;
   std::chrono::milliseconds timeout{10000};  // DNS, connect, TLS, request and response together
-  std::size_t body_limit = 1024 * 1024;
+  std::size_t body_limit = std::size_t{1024} * 1024;
 };
 
 struct response {

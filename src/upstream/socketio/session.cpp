@@ -17,7 +17,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::size_t max_message_size = 16 * 1024 * 1024;
+constexpr std::size_t max_message_size = std::size_t{16} * 1024 * 1024;
 
 std::string_view tier_name(config::acme_tier tier) noexcept {
   return tier == config::acme_tier::app ? "app" : "user";
@@ -529,7 +529,8 @@ void session::on_close(int code, std::string_view reason, std::string_view error
   cancel_timers();
   mark_down();
   ++generation_;
-  pending_reason_ = opened ? "closed" : "error";
+  // A frame beyond the transport's size limit is our refusal, not the server's doing.
+  pending_reason_ = opened && code != ws::close_code::message_too_big ? "closed" : "error";
   pending_kind_ = retry_kind::normal;
   if (opened) {
     log::warn(name(), "connection lost: close code ", code, reason.empty() ? "" : " (", reason,

@@ -109,7 +109,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     try {
       start();
     } catch (const std::exception& e) {
-      drop(con_);
+      release_and_drop();
       fail_soon("cannot open " + opts_.url + ": " + e.what());
     }
   }
@@ -140,8 +140,9 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       con->replace_header(name, value);
     }
     con->set_max_message_size(opts_.max_message_size);
-    con->set_open_handshake_timeout(static_cast<long>(opts_.open_timeout.count()));
-    con->set_close_handshake_timeout(static_cast<long>(opts_.close_grace.count()));
+    // Our own open timer (below) is the authority and names the phase; websocketpp's is a backstop.
+    con->set_open_handshake_timeout(static_cast<long>((opts_.open_timeout + std::chrono::seconds(1)).count()));
+    con->set_close_handshake_timeout(static_cast<long>((opts_.close_grace + std::chrono::seconds(1)).count()));
     install_handlers(con);
     con_ = con;
 
@@ -200,7 +201,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     if (state_ == state::idle || state_ == state::closed) {
       return;
     }
-    drop(con_);
+    release_and_drop();
     report_soon(close_code::abnormal, "", std::move(error_text));
   }
 
@@ -210,14 +211,15 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     pause_requested_ = false;
     if (paused_ && con_) {
       paused_ = false;
-      con_->resume_reading();
+      // No read is outstanding while paused (see on_ws_message), so this starts exactly one.
+      con_->handle_resume_reading();
     }
   }
 
   void detach() override {
     handler_.reset();
     if (state_ != state::idle && state_ != state::closed) {
-      drop(con_);
+      release_and_drop();
       state_ = state::closed;
     }
     finish();
@@ -249,7 +251,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         drop_orphan(endpoint, hdl);
         return;
       }
-      self->guarded([&self] { self->on_ws_open(); });
+      self->guarded([self] { self->on_ws_open(); });
     });
     con->set_message_handler([weak, endpoint](websocketpp::connection_hdl hdl, message_ptr message) {
       auto self = weak.lock();
@@ -257,18 +259,18 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         drop_orphan(endpoint, hdl);
         return;
       }
-      self->guarded([&self, &message] { self->on_ws_message(message); });
+      self->guarded([self, message] { self->on_ws_message(message); });
     });
     con->set_fail_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
       auto self = weak.lock();
       if (self && self->owns(hdl)) {
-        self->guarded([&self] { self->on_ws_fail(); });
+        self->guarded([self] { self->on_ws_fail(); });
       }
     });
     con->set_close_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
       auto self = weak.lock();
       if (self && self->owns(hdl)) {
-        self->guarded([&self] { self->on_ws_close(); });
+        self->guarded([self] { self->on_ws_close(); });
       }
     });
   }
@@ -283,6 +285,14 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     if (!ec && con) {
       drop(con);
     }
+  }
+
+  // Lets go of the current connection first, so the callbacks that dropping it triggers (some run synchronously,
+  // inside terminate()) find it no longer ours and reach nobody; then drops it.
+  void release_and_drop() noexcept {
+    const connection_ptr con = std::move(con_);
+    con_.reset();
+    drop(con);
   }
 
   // Drops the TCP connection: websocketpp's pending operations fail and it terminates the connection itself;
@@ -322,11 +332,15 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       events->on_message(message->get_payload(), message->get_opcode() == websocketpp::frame::opcode::binary);
     }
     // Pausing takes effect here, inside websocketpp's read handler: after it websocketpp issues no further socket
-    // read, so the later resume_reading() cannot start a second concurrent read. A pause requested between frames
-    // waits for the next frame, which is harmless: nothing is delivered meanwhile.
+    // read, so the later resume_reading() cannot start a second concurrent read. Frames already in the read buffer
+    // are still delivered. A pause requested between frames waits for the next frame, which is harmless: nothing
+    // is delivered meanwhile.
     if (pause_requested_ && !paused_ && state_ == state::open && con_) {
       paused_ = true;
-      con_->pause_reading();
+      // The handler itself, not pause_reading(): that one posts it, and websocketpp would issue its next socket
+      // read before the flag flips, leaving a read outstanding that a later resume would double. Calling it here is
+      // what that post would do, on the same (only) thread, just soon enough.
+      con_->handle_pause_reading();
     }
   }
 
@@ -360,14 +374,14 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     } else if (!remote_sent && state_ != state::closing) {
       text = "the connection was closed without a close frame";
     }
-    report(code, std::move(reason), std::move(text));
+    report(code, reason, text);
   }
 
   void on_open_timeout() {
     if (state_ != state::connecting) {
       return;
     }
-    drop(con_);
+    release_and_drop();
     report(close_code::abnormal, "",
            "timed out after " + std::to_string(opts_.open_timeout.count()) +
                " ms opening the WebSocket (DNS, TCP connect, TLS handshake or HTTP upgrade)");
@@ -378,8 +392,10 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       return;
     }
     // The peer did not finish the close handshake in time: the socket goes now, the close counts as ours.
-    drop(con_);
-    report(close_code_, "", "");
+    release_and_drop();
+    report(close_code_, "",
+           "the peer did not finish the close handshake within " + std::to_string(opts_.close_grace.count()) +
+               " ms; the connection was dropped");
   }
 
   [[nodiscard]] std::string describe_failure() const {
@@ -405,7 +421,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   }
 
   // Reports from inside a websocketpp handler: straight to the owner.
-  void report(int code, std::string reason, std::string error_text) {
+  void report(int code, const std::string& reason, const std::string& error_text) {
     if (state_ == state::closed) {
       return;
     }
@@ -467,7 +483,7 @@ bool impl_t<tls_config>::prepare_transport(std::string& error) {
   }
   // websocketpp sets SNI itself in its TLS pre-init (for IP literals too, which servers ignore); the peer and host
   // name checks are the context's.
-  endpoint_->set_tls_init_handler([context](websocketpp::connection_hdl) { return context; });
+  endpoint_->set_tls_init_handler([context](const websocketpp::connection_hdl&) { return context; });
   return true;
 }
 

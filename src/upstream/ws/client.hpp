@@ -31,10 +31,10 @@ struct options {
   std::string url;                                           // ws://host[:port]/path?query or wss://...
   std::vector<std::pair<std::string, std::string>> headers;  // extra handshake request headers
   tls_options tls;
-  std::string user_agent;                           // empty: "rtm-bridge"
-  std::size_t max_message_size = 16 * 1024 * 1024;  // larger incoming messages: close 1009 and an error
-  std::chrono::milliseconds open_timeout{10000};    // DNS + TCP + TLS + HTTP upgrade, all together
-  std::chrono::milliseconds close_grace{2000};      // close handshake, then the TCP connection is dropped
+  std::string user_agent;                                        // empty: "rtm-bridge"
+  std::size_t max_message_size = std::size_t{16} * 1024 * 1024;  // larger incoming messages: close 1009 and an error
+  std::chrono::milliseconds open_timeout{10000};                 // DNS + TCP + TLS + HTTP upgrade, all together
+  std::chrono::milliseconds close_grace{2000};                   // close handshake, then the TCP connection is dropped
 };
 
 // Implemented by the session that owns the client. Calls arrive on the io_context thread, never from inside a

@@ -25,9 +25,9 @@ bool is_ip_literal(const std::string& host) {
 
 }  // namespace
 
-std::shared_ptr<boost::asio::ssl::context> make_client_context(const tls_options& options, const std::string& host,
-                                                               std::string& error,
-                                                               std::shared_ptr<std::string> verify_failure) noexcept {
+std::shared_ptr<boost::asio::ssl::context> make_client_context(
+    const tls_options& options, const std::string& host, std::string& error,
+    const std::shared_ptr<std::string>& verify_failure) noexcept {
   namespace ssl = boost::asio::ssl;
   try {
     auto context = std::make_shared<ssl::context>(ssl::context::tls_client);

@@ -23,7 +23,7 @@ struct tls_options {
 // never throws.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_context(
     const tls_options& options, const std::string& host, std::string& error,
-    std::shared_ptr<std::string> verify_failure = nullptr) noexcept;
+    const std::shared_ptr<std::string>& verify_failure = nullptr) noexcept;
 
 // Sets SNI on a client handle unless `host` is an IP literal (RFC 6066 forbids those in SNI).
 [[nodiscard]] bool set_server_name(SSL* ssl, const std::string& host) noexcept;
