@@ -53,7 +53,7 @@ class operation {
 };
 
 // Starts the request. The completion runs exactly once (unless cancelled), always later from the io_context, never from
-// inside async_get.
+// inside async_request.
 [[nodiscard]] std::shared_ptr<operation> async_request(boost::asio::io_context& io, request req, completion done);
 
 }  // namespace rtm::upstream::http
