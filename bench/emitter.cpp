@@ -61,6 +61,7 @@ class emitter_session : public std::enable_shared_from_this<emitter_session> {
 
   void stream(std::uint64_t frames, double rate_per_s) {
     remaining_ = frames;
+    total_ = frames;
     rate_per_s_ = rate_per_s;
     stream_done_reported_ = false;
     stream_started_ = false;
@@ -189,13 +190,13 @@ class emitter_session : public std::enable_shared_from_this<emitter_session> {
       return;
     }
     const double elapsed = std::chrono::duration<double>(clock_type::now() - pace_start_).count();
-    const auto due = std::min<std::uint64_t>(remaining_, static_cast<std::uint64_t>(elapsed * rate_per_s_));
+    const auto due = std::min<std::uint64_t>(total_, static_cast<std::uint64_t>(elapsed * rate_per_s_));
     if (due > paced_) {
       credit_ += due - paced_;
       paced_ = due;
     }
     pump();
-    if (paced_ < remaining_) {
+    if (paced_ < total_) {
       schedule_pace();
     }
   }
@@ -283,7 +284,8 @@ class emitter_session : public std::enable_shared_from_this<emitter_session> {
   bool ping_due_ = false;
   bool stream_started_ = false;
   bool stream_done_reported_ = false;
-  std::uint64_t remaining_ = 0;  // frames of the current stream not yet written
+  std::uint64_t total_ = 0;      // frames of the current stream
+  std::uint64_t remaining_ = 0;  // of those, not yet written
   std::uint64_t credit_ = 0;     // frames allowed to be handed to the socket now
   std::uint64_t paced_ = 0;      // frames released so far by the pacing clock
   std::uint64_t sent_ = 0;

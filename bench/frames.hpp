@@ -8,8 +8,8 @@
 #include <vector>
 
 // The benchmark's traffic, encoded once before any clock starts: a cycle of realistic `message:updated` events
-// (150–300 byte payloads over 32 teams), as complete server-to-client WebSocket text frames (unmasked, so the wire
-// bytes are fixed) for the emitter, and as `key<TAB>envelope` lines of the same sizes for kcat. Pure, no I/O.
+// (170–300 byte Socket.IO packets over 32 teams), as complete server-to-client WebSocket text frames (unmasked, so the
+// wire bytes are fixed) for the emitter, and as `key<TAB>envelope` lines of the same sizes for kcat. Pure, no I/O.
 namespace rtm::bench {
 
 // Server-to-client WebSocket text frame: FIN + opcode 1, no mask, 7/16/64-bit length.
@@ -37,8 +37,8 @@ class frame_cycle {
   // record value for the same event.
   [[nodiscard]] std::string kcat_lines(const std::string& connection) const;
 
-  [[nodiscard]] std::size_t min_payload() const noexcept;
-  [[nodiscard]] std::size_t max_payload() const noexcept;
+  [[nodiscard]] std::size_t min_packet() const noexcept;
+  [[nodiscard]] std::size_t max_packet() const noexcept;
 
  private:
   std::vector<std::string> team_ids_;

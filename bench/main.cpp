@@ -30,6 +30,15 @@ void raise_fd_limit() {
   }
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  std::string five;
+  std::string fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
 bool selected(const std::string& only, const std::string& name) {
   return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
 }
@@ -89,9 +98,11 @@ int main(int argc, char** argv) {
   out.setting("latency_rate", rtm::bench::fixed(settings.latency_rate, 0));
   out.setting("latency_seconds", rtm::bench::fixed(settings.latency_seconds, 0));
   out.setting("daemon", settings.daemon);
+  // The machine is shared: the load around the run says how much the figures can be trusted.
+  out.setting("loadavg_at_start", load_average());
   try {
     const rtm::bench::frame_cycle frames;
-    out.setting("payload_bytes", std::to_string(frames.min_payload()) + "-" + std::to_string(frames.max_payload()));
+    out.setting("packet_bytes", std::to_string(frames.min_packet()) + "-" + std::to_string(frames.max_packet()));
     out.setting("teams", std::to_string(rtm::bench::frame_cycle::teams));
     rtm::kafka::embedded_cluster cluster;
     cluster.create_topic(rtm::bench::bench_context::topic, rtm::bench::bench_context::partitions);
@@ -131,6 +142,7 @@ int main(int argc, char** argv) {
     out.error("setup", e.what());
   }
 
+  out.setting("loadavg_at_end", load_average());
   std::fputs(out.table().c_str(), stdout);
   std::ofstream json(json_path);
   json << out.json();

@@ -26,8 +26,12 @@ std::string report::table() const {
     w_target = std::max(w_target, r.target.size());
   }
   auto pad = [](const std::string& s, std::size_t w) { return s + std::string(w - std::min(w, s.size()), ' '); };
-  std::string out = pad("section", w_section) + "  " + pad("metric", w_label) + "  " + pad("measured", w_value) + "  " +
-                    pad("target", w_target) + "  result\n";
+  std::string out;
+  for (const auto& [key, value] : settings_) {
+    out += key + ": " + value + '\n';
+  }
+  out += pad("section", w_section) + "  " + pad("metric", w_label) + "  " + pad("measured", w_value) + "  " +
+         pad("target", w_target) + "  result\n";
   out += std::string(w_section + w_label + w_value + w_target + 14, '-') + '\n';
   for (const auto& r : rows_) {
     const std::string verdict = !r.pass.has_value() ? (r.target.empty() ? "" : "n/a") : (*r.pass ? "PASS" : "FAIL");

@@ -371,15 +371,23 @@ void run_latency(bench_context& ctx) {
   wait_for_acks(probe, base + static_cast<std::int64_t>(warmup), 60s, &daemon);
   wait_streams(em, 1, 10s);
 
+  // The broker's ack is visible to the probe a moment before the daemon handles the delivery report: wait until
+  // every warm-up event is in the histogram, so the window below holds exactly the measured events.
   const std::string histogram = "rtm_bridge_publish_latency_seconds";
-  const auto before = parse_histogram(scrape_metrics(metrics_port), histogram);
+  std::vector<histogram_bucket> before;
+  for (const auto deadline = clock_type::now() + 10s;;) {
+    before = parse_histogram(scrape_metrics(metrics_port), histogram);
+    if ((!before.empty() && before.back().cumulative >= warmup) || clock_type::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
   base = acked(probe);
   em.start_stream(total, rate);
   wait_for_acks(probe, base + static_cast<std::int64_t>(total),
                 ack_timeout(total) + std::chrono::seconds(static_cast<long>(ctx.settings.latency_seconds)), &daemon);
   wait_streams(em, 2, 10s);
   const auto stream = em.last_stream();
-  // The broker's ack can be visible to the probe a moment before the daemon handled the delivery report.
   std::vector<histogram_bucket> delta;
   const auto deadline = clock_type::now() + 10s;
   for (;;) {
