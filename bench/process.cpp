@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -100,8 +101,17 @@ bool child::running() {
   return !wait(std::chrono::milliseconds(0)).has_value();
 }
 
-double cpu_seconds(pid_t pid) {
-  const std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+namespace {
+
+double cpu_of_stat_file(const std::string& path, std::string* name) {
+  const std::string stat = read_text_file(path);
+  if (name != nullptr) {
+    const auto open = stat.find('(');
+    const auto close_paren = stat.rfind(')');
+    if (open != std::string::npos && close_paren != std::string::npos && close_paren > open) {
+      *name = stat.substr(open + 1, close_paren - open - 1);
+    }
+  }
   // The command name (field 2) may contain spaces: fields are counted after its closing parenthesis.
   const auto close = stat.rfind(')');
   if (close == std::string::npos) {
@@ -120,6 +130,29 @@ double cpu_seconds(pid_t pid) {
     }
   }
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double cpu_seconds(pid_t pid) {
+  return cpu_of_stat_file("/proc/" + std::to_string(pid) + "/stat", nullptr);
+}
+
+thread_cpu cpu_seconds_by_thread(pid_t pid) {
+  thread_cpu out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::string name;
+    const double secs = cpu_of_stat_file(entry.path().string() + "/stat", &name);
+    if (entry.path().filename() == std::to_string(pid)) {
+      out.main += secs;
+    } else if (name.starts_with("rdk:")) {
+      out.librdkafka += secs;
+    } else {
+      out.other += secs;
+    }
+  }
+  return out;
 }
 
 std::uint64_t status_kib(pid_t pid, const std::string& field) {

@@ -40,6 +40,14 @@ class child {
 
 // utime + stime of a process, in seconds (/proc/PID/stat).
 [[nodiscard]] double cpu_seconds(pid_t pid);
+// utime + stime of every thread of a process, in seconds, summed into the main thread ("main"), librdkafka's
+// threads (named "rdk:*": "librdkafka") and the rest ("other"). Threads that ended are not counted.
+struct thread_cpu {
+  double main = 0;
+  double librdkafka = 0;
+  double other = 0;
+};
+[[nodiscard]] thread_cpu cpu_seconds_by_thread(pid_t pid);
 // A "Vm...:" line of /proc/PID/status in KiB (e.g. "VmHWM", "VmRSS"); 0 if absent.
 [[nodiscard]] std::uint64_t status_kib(pid_t pid, const std::string& field);
 

@@ -229,10 +229,12 @@ double run_throughput(bench_context& ctx) {
 
   base = acked(probe);
   const double cpu_before = cpu_seconds(daemon.pid());
+  const thread_cpu threads_before = cpu_seconds_by_thread(daemon.pid());
   const auto asked = clock_type::now();
   em.start_stream(n, 0);
   const auto done = wait_for_acks(probe, base + static_cast<std::int64_t>(n), ack_timeout(n), &daemon);
   const double cpu_after = cpu_seconds(daemon.pid());
+  const thread_cpu threads_after = cpu_seconds_by_thread(daemon.pid());
   const double hwm_mib = static_cast<double>(status_kib(daemon.pid(), "VmHWM")) / 1024.0;
   wait_streams(em, 2, 10s);
   const auto first = em.last_stream().first_write;
@@ -251,6 +253,42 @@ double run_throughput(bench_context& ctx) {
                cpu_per_million,
                "s",
                fixed(cpu_per_million, 2),
+               "",
+               {}});
+  const double million_events = static_cast<double>(n) / 1e6;
+  const double io_cpu = (threads_after.main - threads_before.main) / million_events;
+  const double rdk_cpu = (threads_after.librdkafka - threads_before.librdkafka) / million_events;
+  const double other_cpu = (threads_after.other - threads_before.other) / million_events;
+  ctx.out.add({"throughput",
+               "io_thread_cpu_s_per_million",
+               "  of which the io thread (main)",
+               io_cpu,
+               "s",
+               fixed(io_cpu, 2),
+               "",
+               {}});
+  ctx.out.add({"throughput",
+               "rdkafka_cpu_s_per_million",
+               "  of which librdkafka threads (rdk:*)",
+               rdk_cpu,
+               "s",
+               fixed(rdk_cpu, 2),
+               "",
+               {}});
+  ctx.out.add({"throughput",
+               "other_cpu_s_per_million",
+               "  of which other threads",
+               other_cpu,
+               "s",
+               fixed(other_cpu, 2),
+               "",
+               {}});
+  ctx.out.add({"throughput",
+               "io_thread_busy_percent",
+               "io thread busy during the run",
+               io_cpu * million_events / secs * 100.0,
+               "%",
+               fixed(io_cpu * million_events / secs * 100.0, 0),
                "",
                {}});
   ctx.out.add({"throughput", "peak_rss_mib", "daemon peak RSS (VmHWM)", hwm_mib, "MiB", fixed(hwm_mib, 1), "", {}});
