@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "emitter.hpp"
 #include "kafka/embedded_cluster.hpp"
@@ -166,6 +167,26 @@ clock_type::time_point wait_for_acks(watermark_probe& probe, std::int64_t target
   }
 }
 
+// Closes a descriptor unless released.
+class fd_guard {
+ public:
+  explicit fd_guard(int fd) noexcept : fd_(fd) {}
+  fd_guard(const fd_guard&) = delete;
+  fd_guard& operator=(const fd_guard&) = delete;
+  ~fd_guard() { reset(); }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+
+ private:
+  int fd_;
+};
+
 void wait_streams(const emitter& em, std::size_t done, clock_type::duration timeout) {
   const auto deadline = clock_type::now() + timeout;
   while (em.streams_done() < done) {
@@ -314,6 +335,9 @@ void run_kcat(bench_context& ctx, double daemon_events_per_s) {
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   }
+  // The read end belongs to kcat once it runs; the write end to the writer thread below.
+  fd_guard read_end(fds[0]);
+  fd_guard write_end(fds[1]);
   const std::int64_t base = acked(probe);
   child::options opts;
   opts.argv = {ctx.settings.kcat,
@@ -339,20 +363,14 @@ void run_kcat(bench_context& ctx, double daemon_events_per_s) {
                "acks=all",
                "-X",
                "partitioner=murmur2_random"};
-  opts.stdin_fd = fds[0];
+  opts.stdin_fd = read_end.get();
   opts.stderr_file = ctx.settings.work_dir + "/kcat.log";
   const auto start = clock_type::now();
   std::optional<child> kcat;
-  try {
-    kcat.emplace(opts);
-  } catch (...) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw;
-  }
-  ::close(fds[0]);
+  kcat.emplace(opts);
+  read_end.reset();
   // The writer only copies bytes into the pipe; kcat's parsing is part of what is measured.
-  std::thread writer([fd = fds[1], &lines, &ends, n] {
+  std::thread writer([fd = write_end.release(), &lines, &ends, n] {
     std::uint64_t left = n;
     while (left > 0) {
       const std::size_t count = left >= ends.size() ? ends.size() : static_cast<std::size_t>(left);
