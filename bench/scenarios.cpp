@@ -133,6 +133,20 @@ class daemon_run {
 
   [[nodiscard]] const std::string& log_path() const noexcept { return log_path_; }
 
+  // The daemon's closing "received N, published N, dead-lettered N, failed N" line, without the timestamp.
+  [[nodiscard]] std::string summary() const {
+    std::istringstream lines(read_text_file(log_path_));
+    std::string line;
+    std::string found;
+    while (std::getline(lines, line)) {
+      const auto at = line.find("received ");
+      if (at != std::string::npos && line.find(", dead-lettered ", at) != std::string::npos) {
+        found = line.substr(at);
+      }
+    }
+    return found;
+  }
+
  private:
   std::string log_path_;
   std::optional<child> child_;
@@ -313,6 +327,14 @@ double run_throughput(bench_context& ctx) {
                "",
                {}});
   ctx.out.add({"throughput", "peak_rss_mib", "daemon peak RSS (VmHWM)", hwm_mib, "MiB", fixed(hwm_mib, 1), "", {}});
+  // Every frame must have become a record on the topic: a dead letter or a failure means the traffic or the daemon
+  // is wrong, and the rate above would not mean what it says.
+  const std::string summary = daemon.summary();
+  ctx.out.note("throughput: the daemon reported \"" + summary + "\"");
+  if (summary.find("dead-lettered 0, failed 0") == std::string::npos) {
+    throw std::runtime_error("the daemon dead-lettered or failed events: \"" + summary + "\"; see " +
+                             daemon.log_path());
+  }
   if (final_count != static_cast<std::int64_t>(n)) {
     ctx.out.note("throughput: the topic grew by " + std::to_string(final_count) + " records for " + std::to_string(n) +
                  " events sent");
