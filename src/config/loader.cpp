@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <sstream>
 #include <utility>
 #include <variant>
 
@@ -689,6 +691,42 @@ std::optional<duration> schema_reader::read_positive_duration(const field& f) {
   return d;
 }
 
+// yaml-cpp 0.7's LoadAll() never returns on some malformed files (a stray ',' at the top, e.g. ", x\n- "): its parser
+// reports an empty document again and again without consuming anything, and LoadAll() keeps each one until memory
+// runs out (jbeder/yaml-cpp#1319, fixed in 0.8.0). Found by tests/fuzz/config_loader. A first pass that keeps nothing
+// counts the documents and gives up past a bound no real config file reaches.
+class document_counter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnAlias(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnScalar(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {}
+  void OnSequenceStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                       YAML::EmitterStyle::value /*style*/) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value /*style*/) override {}
+  void OnMapEnd() override {}
+};
+
+constexpr std::size_t max_yaml_documents = 64;
+
+// Throws what LoadAll() would throw for a syntax error.
+bool too_many_documents(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_counter counter;
+  std::size_t documents = 0;
+  while (parser.HandleNextDocument(counter)) {
+    if (++documents > max_yaml_documents) {
+      return true;
+    }
+  }
+  return false;
+}
+
 struct loaded {
   config cfg;
   bool inline_secret = false;
@@ -698,7 +736,13 @@ loaded load_text(std::string_view yaml, const std::string& path) {
   problem_list out(path);
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    const std::string text(yaml);
+    if (too_many_documents(text)) {
+      out.add_unplaced("", "YAML syntax error: more than " + std::to_string(max_yaml_documents) +
+                               " documents, or a stray ',' or '-' at the top level that the parser cannot get past");
+      throw load_error(out.take());
+    }
+    documents = YAML::LoadAll(text);
   } catch (const YAML::DeepRecursion& e) {
     out.add(e.mark, "", "YAML nesting is too deep (more than " + std::to_string(e.depth()) + " levels)");
     throw load_error(out.take());

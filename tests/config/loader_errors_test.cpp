@@ -1056,3 +1056,13 @@ TEST_CASE("an empty config file on disk") {
           path + ": the file is empty: expected a map with at least kafka.brokers and connections");
   }
 }
+
+TEST_CASE("a stray ',' at the top level is a syntax error, not a runaway parse (found by fuzz_config_loader)") {
+  // yaml-cpp 0.7's LoadAll() loops forever on these, allocating until the process dies (jbeder/yaml-cpp#1319).
+  for (const std::string_view yaml :
+       {std::string_view(", with \xa4\xf5  broke\nconnectkafka::\n wns:\n  -  "), std::string_view("\n,\n")}) {
+    const auto problems = problems_of(yaml);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems.front().message.find("YAML syntax error") != std::string::npos);
+  }
+}

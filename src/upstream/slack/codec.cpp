@@ -137,6 +137,8 @@ connect_response parse_connect_response(std::string_view body) {
   for (auto field : obj) {
     std::string_view key;
     if (field.unescaped_key().get(key) != simdjson::SUCCESS) {
+      // Whatever was read before the bad part (an "ok":true, maybe no url yet) must not count.
+      r.ok = false;
       r.error = "rtm.connect answered malformed JSON";
       return r;
     }

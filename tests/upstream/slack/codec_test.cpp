@@ -97,6 +97,18 @@ TEST_CASE("rtm.connect responses") {
   CHECK_FALSE(slack::parse_connect_response(R"({"ok":false})").error.empty());
 }
 
+TEST_CASE("rtm.connect: a body that turns malformed after \"ok\":true is not ok (found by fuzz_slack_frame)") {
+  // The reader stopped at the bad key and returned what it had so far: ok with no url, so the session would open
+  // a socket to "".
+  for (const char* body : {R"({"ok":true,"reply_to":5,"'s":ext"reply_to":5,""})",
+                           R"({"ok":true,"url":"wss://x/","team":{"id":"T1"},"self":{"id":"U1"},"x":1 "y":2})"}) {
+    CAPTURE(body);
+    const auto r = slack::parse_connect_response(body);
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.error.empty());
+  }
+}
+
 TEST_CASE("rtm.connect errors are classified") {
   using slack::classify_error;
   using slack::error_class;
