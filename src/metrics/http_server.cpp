@@ -6,10 +6,14 @@
 #include <boost/beast/core/tcp_stream.hpp>
 // g++ 12 reports a false -Wmaybe-uninitialized inside Beast's request parser (boost::optional in basic_parser) once
 // it is inlined here; the warning is about Boost's code, not ours.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/beast/http.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #include <chrono>
 #include <stdexcept>
 

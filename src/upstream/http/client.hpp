@@ -13,14 +13,14 @@
 #include "upstream/ws/tls_context.hpp"
 
 // A small HTTP(S) client on Boost.Beast for the upstreams' REST calls (Acme endpoint discovery: GET; Slack
-// rtm.connect: POST with a form body). Runs on the daemon's io_context with the connection's TLS settings and one deadline for the
-// whole exchange. Every member and the completion run on the io_context's single thread.
+// rtm.connect: POST with a form body). Runs on the daemon's io_context with the connection's TLS settings and one
+// deadline for the whole exchange. Every member and the completion run on the io_context's single thread.
 namespace rtm::upstream::http {
 
 struct request {
-  std::string method = "GET";                                // GET or POST
-  std::string url;                                           // http:// or https://
-  std::string content_type;                                  // with a body
+  std::string method = "GET";  // GET or POST
+  std::string url;             // http:// or https://
+  std::string content_type;    // with a body
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization: never logged
   ws::tls_options tls;

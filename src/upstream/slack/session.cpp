@@ -14,9 +14,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto api_timeout = 10s;    // the whole rtm.connect exchange
-constexpr auto open_timeout = 10s;   // DNS + TCP + TLS + upgrade (the URL is valid for 30 s)
-constexpr auto hello_timeout = 10s;  // Slack sends hello first; without it the socket is not live
+constexpr auto api_timeout = 10s;          // the whole rtm.connect exchange
+constexpr auto open_timeout = 10s;         // DNS + TCP + TLS + upgrade (the URL is valid for 30 s)
+constexpr auto hello_timeout = 10s;        // Slack sends hello first; without it the socket is not live
 constexpr auto max_idle_before_ping = 5s;  // the docs: "send a ping every few seconds" when there is no activity
 constexpr auto stable_period = 30s;        // live this long before the back-off resets (no reconnect storms)
 constexpr auto fatal_min_delay = 60s;      // a token that cannot work: retried this rarely at most
@@ -60,8 +60,9 @@ void session::call_rtm_connect() {
   }
   state_ = state::calling_api;
   if (!cfg_.tls.verify) {
-    log::warn(cfg_.name, "TLS verification is OFF (tls.verify: false): the token and every event can be read and "
-                         "altered by anyone on the path");
+    log::warn(cfg_.name,
+              "TLS verification is OFF (tls.verify: false): the token and every event can be read and "
+              "altered by anyone on the path");
   }
   http::request req;
   req.method = "POST";
@@ -72,13 +73,12 @@ void session::call_rtm_connect() {
   req.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   req.timeout = api_timeout;
   log::debug(cfg_.name, "calling rtm.connect at ", cfg_.url);
-  api_call_ = http::async_request(
-      io_, std::move(req),
-      [weak = weak_from_this()](std::string_view error_text, const http::response& reply) {
-        if (auto self = weak.lock()) {
-          self->on_rtm_connect(error_text, reply);
-        }
-      });
+  api_call_ = http::async_request(io_, std::move(req),
+                                  [weak = weak_from_this()](std::string_view error_text, const http::response& reply) {
+                                    if (auto self = weak.lock()) {
+                                      self->on_rtm_connect(error_text, reply);
+                                    }
+                                  });
 }
 
 void session::on_rtm_connect(std::string_view error_text, const http::response& reply) {
@@ -316,7 +316,9 @@ void session::schedule_reconnect(std::chrono::milliseconds min_delay) {
   });
 }
 
-void session::set_live(bool live) { metrics_.connection_up(cfg_.name, live); }
+void session::set_live(bool live) {
+  metrics_.connection_up(cfg_.name, live);
+}
 
 void session::stop(std::function<void()> done) {
   if (state_ == state::stopped) {

@@ -32,9 +32,7 @@ class registry;
 // Threading: everything runs on the io_context thread.
 namespace rtm::upstream::slack {
 
-class session final : public upstream::connection,
-                      public ws::handler,
-                      public std::enable_shared_from_this<session> {
+class session final : public upstream::connection, public ws::handler, public std::enable_shared_from_this<session> {
  public:
   session(boost::asio::io_context& io, config::connection_config cfg, upstream::sink& events,
           metrics::registry& metrics);
@@ -77,14 +75,14 @@ class session final : public upstream::connection,
   std::shared_ptr<http::operation> api_call_;
   std::shared_ptr<ws::client> socket_;
   boost::asio::steady_timer retry_timer_;
-  boost::asio::steady_timer phase_timer_;     // rtm.connect → socket open → hello: one deadline per phase
+  boost::asio::steady_timer phase_timer_;  // rtm.connect → socket open → hello: one deadline per phase
   boost::asio::steady_timer liveness_timer_;
   backoff backoff_;
   std::mt19937_64 rng_;
 
   std::string team_id_;
   std::string enterprise_id_;
-  std::string pending_reason_;                 // why the current socket is being closed (for metrics)
+  std::string pending_reason_;                  // why the current socket is being closed (for metrics)
   std::chrono::milliseconds pending_delay_{0};  // the least delay before the next attempt (Retry-After, fatal)
   std::chrono::steady_clock::time_point last_inbound_{};
   std::chrono::steady_clock::time_point live_since_{};
