@@ -3,7 +3,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <simdjson.h>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <system_error>
 
 #include "kafka/librdkafka_log.hpp"
+#include "kafka/statistics.hpp"
 #include "util/log.hpp"
 
 namespace rtm::kafka {
@@ -72,38 +72,6 @@ bool bridge_owned_property(std::string_view name) noexcept {
     }
   }
   return false;
-}
-
-bool parse_broker_state(std::string_view stats_json, int& up, int& known) {
-  simdjson::ondemand::parser parser;
-  const simdjson::padded_string json(stats_json);
-  simdjson::ondemand::document doc;
-  if (parser.iterate(json).get(doc) != simdjson::SUCCESS) {
-    return false;
-  }
-  simdjson::ondemand::object brokers;
-  if (doc["brokers"].get_object().get(brokers) != simdjson::SUCCESS) {
-    return false;
-  }
-  int up_count = 0;
-  int known_count = 0;
-  for (auto field : brokers) {
-    simdjson::ondemand::object broker;
-    if (field.value().get_object().get(broker) != simdjson::SUCCESS) {
-      return false;
-    }
-    std::string_view state;
-    if (broker["state"].get_string().get(state) != simdjson::SUCCESS) {
-      return false;
-    }
-    ++known_count;
-    if (state == "UP") {
-      ++up_count;
-    }
-  }
-  up = up_count;
-  known = known_count;
-  return true;
 }
 
 producer::producer(boost::asio::io_context& io, producer_listener& listener, std::uint32_t generation,
@@ -404,10 +372,10 @@ int producer::on_stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void*
     return 0;
   }
   try {
-    int up = 0;
-    int known = 0;
-    if (parse_broker_state(std::string_view(json, json_len), up, known)) {
-      self->listener_->on_broker_state(self->generation_, up, known);
+    if (const auto figures = parse_statistics(std::string_view(json, json_len))) {
+      self->listener_->on_statistics(self->generation_, *figures);
+    } else {
+      log::warn("", "kafka: librdkafka statistics in an unexpected shape; broker metrics not updated");
     }
   } catch (const std::exception& e) {
     log::warn("", "kafka: cannot read librdkafka statistics: ", e.what());

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/kafka_client.hpp"
+
 // One librdkafka producer handle, wired into the io_context without blocking it and without busy polling: librdkafka
 // writes to an eventfd whenever its main queue (delivery reports, errors, statistics) goes from empty to non-empty;
 // an async_wait on that eventfd runs rd_kafka_poll(rk, 0) until the queue is empty, plus a slow safety timer in case
@@ -66,8 +68,8 @@ class producer_listener {
   // not produce anything any more and must be replaced.
   virtual void on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool fatal,
                         const std::string& reason) noexcept = 0;
-  // From the statistics: how many brokers librdkafka knows and how many of them are connected (state UP).
-  virtual void on_broker_state(std::uint32_t generation, int up, int known) noexcept = 0;
+  // librdkafka's statistics, every statistics.interval.ms: queue figures, broker states and latencies.
+  virtual void on_statistics(std::uint32_t generation, const metrics::kafka_client_figures& figures) noexcept = 0;
   // After each round of serving the queue (and each safety tick): a good moment to produce what waits.
   virtual void on_served(std::uint32_t generation) noexcept = 0;
 
@@ -164,9 +166,5 @@ class producer : public std::enable_shared_from_this<producer> {
   bool continuation_posted_ = false;
   std::size_t max_message_bytes_ = 1000000;
 };
-
-// Parses librdkafka's statistics JSON for the broker counts (any broker entry in state "UP" counts as up). Pure;
-// returns false when the text is not the expected shape.
-[[nodiscard]] bool parse_broker_state(std::string_view stats_json, int& up, int& known);
 
 }  // namespace rtm::kafka

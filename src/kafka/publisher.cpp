@@ -427,13 +427,14 @@ void publisher::on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool
   log::debug("", "kafka: ", reason, " (", rd_kafka_err2name(err), ")");
 }
 
-void publisher::on_broker_state(std::uint32_t generation, int up, int known) noexcept {
+void publisher::on_statistics(std::uint32_t generation, const metrics::kafka_client_figures& figures) noexcept {
   if (generation != generation_) {
     return;
   }
-  if (up > 0) {
+  metrics_.kafka_client(figures);
+  if (figures.brokers_up > 0) {
     brokers_down_since_.reset();
-  } else if (known > 0 && !brokers_down_since_) {
+  } else if (figures.brokers_known > 0 && !brokers_down_since_) {
     brokers_down_since_ = clock::now();
   }
 }

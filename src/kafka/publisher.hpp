@@ -137,7 +137,7 @@ class publisher final : public upstream::sink, private producer_listener {
   void on_delivery(std::uint32_t generation, const delivery_report& report) noexcept override;
   void on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool fatal,
                 const std::string& reason) noexcept override;
-  void on_broker_state(std::uint32_t generation, int up, int known) noexcept override;
+  void on_statistics(std::uint32_t generation, const metrics::kafka_client_figures& figures) noexcept override;
   void on_served(std::uint32_t generation) noexcept override;
 
   record& append_record();

@@ -180,6 +180,7 @@ std::string registry::render() const {
   out += "rtm_bridge_publish_latency_seconds_sum ";
   append_number(out, latency_sum_);
   out += "\nrtm_bridge_publish_latency_seconds_count " + std::to_string(latency_count_) + '\n';
+  render_kafka_client(out, kafka_client_, have_kafka_client_);
   return out;
 }
 

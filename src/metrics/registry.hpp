@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "metrics/kafka_client.hpp"
+
 // The contract's Prometheus metrics (../shared/CONTRACT.md "Metrics"). Owned by the daemon, touched only on the
 // io_context thread (sessions, producer delivery reports and the HTTP endpoint all run there), so no locks.
 namespace rtm::metrics {
@@ -23,6 +25,11 @@ class registry {
   void forget_connection(std::string_view connection);
   void kafka_queue_messages(std::uint64_t messages) noexcept { kafka_queue_ = messages; }
   void publish_latency(double seconds) noexcept;
+  // librdkafka's statistics snapshot (replaces the previous one).
+  void kafka_client(const kafka_client_figures& figures) {
+    kafka_client_ = figures;
+    have_kafka_client_ = true;
+  }
 
   // Read-back for tests, STATUS= lines and the demo summary.
   [[nodiscard]] std::uint64_t received_total() const noexcept { return received_sum_; }
@@ -67,6 +74,8 @@ class registry {
   std::array<std::uint64_t, latency_buckets.size()> latency_counts_{};
   std::uint64_t latency_count_ = 0;
   double latency_sum_ = 0;
+  kafka_client_figures kafka_client_;
+  bool have_kafka_client_ = false;
   std::uint64_t received_sum_ = 0;
   std::uint64_t published_sum_ = 0;
   std::uint64_t dead_letter_sum_ = 0;

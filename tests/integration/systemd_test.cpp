@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "support/process.hpp"
 
@@ -113,6 +114,26 @@ TEST_CASE("the systemd unit verifies and its exposure is 1.5 or less") {
   const auto colon = security.find(": ", at);
   REQUIRE(colon != std::string::npos);
   CHECK(std::stod(security.substr(colon + 2)) <= 1.5);
+}
+
+TEST_CASE("meson install: the installed unit is the checked-in one with this prefix's binary and config paths") {
+  const std::string source =
+      rtm::test::read_file(rtm::test::env_path("RTM_SOURCE_ROOT") + "/systemd/rtm-bridge.service");
+  const std::string installed = rtm::test::read_file(rtm::test::env_path("RTM_INSTALLED_UNIT"));
+  const std::string bin = rtm::test::env_path("RTM_INSTALL_BIN");
+  const std::string confdir = rtm::test::env_path("RTM_INSTALL_CONFDIR");
+  CHECK(installed.find("ExecStart=" + bin + " --config " + confdir + "/rtm-bridge.yaml\n") != std::string::npos);
+  CHECK(installed.find("ExecStartPre=" + bin + " --check-config --config " + confdir + "/rtm-bridge.yaml\n") !=
+        std::string::npos);
+  // Nothing else differs: same number of lines, and the same text once the paths are put back.
+  std::string restored = installed;
+  for (const auto& [from, to] :
+       {std::pair{bin, std::string("/usr/bin/rtm-bridge")}, std::pair{confdir, std::string("/etc/rtm-bridge")}}) {
+    for (auto at = restored.find(from); at != std::string::npos; at = restored.find(from, at + to.size())) {
+      restored.replace(at, from.size(), to);
+    }
+  }
+  CHECK(restored == source);
 }
 
 TEST_CASE("the daemon sends READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to NOTIFY_SOCKET") {

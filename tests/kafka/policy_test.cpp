@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kafka/producer.hpp"
+#include "kafka/statistics.hpp"
 
 TEST_CASE("policy: delivery outcomes") {
   using rtm::kafka::classify_delivery;
@@ -57,24 +58,49 @@ TEST_CASE("policy: backpressure hysteresis") {
   CHECK(should_pause(true, 3, 0, 0, limits));
 }
 
-TEST_CASE("producer statistics: broker states are counted from librdkafka's JSON") {
-  int up = -1;
-  int known = -1;
-  // The shape of librdkafka's statistics (STATISTICS.md), trimmed to what matters.
+TEST_CASE("producer statistics: librdkafka's JSON becomes queue, broker state and latency figures") {
+  // The shape of librdkafka's statistics (STATISTICS.md), trimmed to what matters; latencies in microseconds.
   const std::string stats =
-      R"({"name":"rtm-bridge#producer-1","type":"producer","msg_cnt":3,"brokers":{)"
+      R"({"name":"rtm-bridge#producer-1","type":"producer","msg_cnt":3,"msg_size":4096,"msg_max":100000,)"
+      R"("msg_size_max":1073741824,"brokers":{)"
       R"("127.0.0.1:9092/bootstrap":{"name":"127.0.0.1:9092/bootstrap","nodeid":-1,"state":"UP"},)"
-      R"("127.0.0.1:9093/2":{"name":"127.0.0.1:9093/2","nodeid":2,"state":"DOWN","rtt":{"avg":0}},)"
-      R"("127.0.0.1:9094/3":{"name":"127.0.0.1:9094/3","nodeid":3,"state":"UP"}},"topics":{}})";
-  REQUIRE(rtm::kafka::parse_broker_state(stats, up, known));
-  CHECK(up == 2);
-  CHECK(known == 3);
-  REQUIRE(rtm::kafka::parse_broker_state(R"({"brokers":{}})", up, known));
-  CHECK(up == 0);
-  CHECK(known == 0);
-  CHECK_FALSE(rtm::kafka::parse_broker_state("not json", up, known));
-  CHECK_FALSE(rtm::kafka::parse_broker_state(R"({"brokers":[]})", up, known));
-  CHECK_FALSE(rtm::kafka::parse_broker_state(R"({"brokers":{"x":{"nodeid":1}}})", up, known));
+      R"("127.0.0.1:9094/3":{"name":"127.0.0.1:9094/3","nodeid":3,"state":"UP","outbuf_cnt":2,"waitresp_cnt":5,)"
+      R"("int_latency":{"p50":100,"p99":2500},"outbuf_latency":{"p99":40},"rtt":{"p50":1500,"p99":500000}},)"
+      R"("127.0.0.1:9093/2":{"name":"127.0.0.1:9093/2","nodeid":2,"state":"DOWN","rtt":{"avg":0}}},"topics":{}})";
+  const auto figures = rtm::kafka::parse_statistics(stats);
+  REQUIRE(figures.has_value());
+  CHECK(figures->brokers_up == 2);
+  CHECK(figures->brokers_known == 3);
+  CHECK(figures->queue_messages == 3);
+  CHECK(figures->queue_bytes == 4096);
+  CHECK(figures->queue_max_messages == 100000);
+  CHECK(figures->queue_max_bytes == 1073741824);
+  // The bootstrap entry is not a broker of its own; the learned ones come sorted by name.
+  REQUIRE(figures->brokers.size() == 2);
+  CHECK(figures->brokers[0].name == "127.0.0.1:9093/2");
+  CHECK_FALSE(figures->brokers[0].up);
+  CHECK(figures->brokers[0].rtt_p99 == 0.0);
+  const auto& b = figures->brokers[1];
+  CHECK(b.name == "127.0.0.1:9094/3");
+  CHECK(b.node_id == 3);
+  CHECK(b.up);
+  CHECK(b.rtt_p50 == doctest::Approx(0.0015));
+  CHECK(b.rtt_p99 == doctest::Approx(0.5));
+  CHECK(b.queue_latency_p99 == doctest::Approx(0.0025));
+  CHECK(b.outbuf_latency_p99 == doctest::Approx(0.00004));
+  CHECK(b.requests_queued == 2);
+  CHECK(b.requests_in_flight == 5);
+
+  const auto empty = rtm::kafka::parse_statistics(R"({"brokers":{}})");
+  REQUIRE(empty.has_value());
+  CHECK(empty->brokers_up == 0);
+  CHECK(empty->brokers_known == 0);
+  CHECK_FALSE(rtm::kafka::parse_statistics("not json").has_value());
+  CHECK_FALSE(rtm::kafka::parse_statistics(R"({"brokers":[]})").has_value());
+  CHECK_FALSE(rtm::kafka::parse_statistics(R"({"brokers":{"x":{"nodeid":1}}})").has_value());
+}
+
+TEST_CASE("producer settings: the bridge owns the delivery guarantees") {
   CHECK(rtm::kafka::bridge_owned_property("enable.idempotence"));
   CHECK(rtm::kafka::bridge_owned_property("partitioner"));
   CHECK_FALSE(rtm::kafka::bridge_owned_property("linger.ms"));

@@ -2,6 +2,13 @@
 
 #include <doctest/doctest.h>
 
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+
 TEST_CASE("metrics registry counts by labels and renders Prometheus text") {
   rtm::metrics::registry r;
   r.event_received("acme-main", "message:updated");
@@ -30,4 +37,68 @@ TEST_CASE("metrics label values are escaped") {
   rtm::metrics::registry r;
   r.event_received("c", "we\"ird\\name\n");
   CHECK(r.render().find("event=\"we\\\"ird\\\\name\\n\"") != std::string::npos);
+}
+
+TEST_CASE("metrics: librdkafka's figures render once statistics arrived, replaced wholesale") {
+  rtm::metrics::registry r;
+  CHECK(r.render().find("rtm_bridge_kafka_brokers_up") == std::string::npos);  // nothing invented before the first
+  rtm::metrics::kafka_client_figures f;
+  f.queue_messages = 12;
+  f.queue_max_messages = 100000;
+  f.brokers_known = 4;
+  f.brokers_up = 3;
+  f.brokers.push_back({"k1:9092/1", 1, true, 0.0015, 0.25, 0.005, 0.00004, 2, 5});
+  f.brokers.push_back({"k2:9092/2", 2, false, 0, 0, 0, 0, 0, 0});
+  r.kafka_client(f);
+  std::string text = r.render();
+  CHECK(text.find("\nrtm_bridge_kafka_librdkafka_queue_messages 12\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_kafka_librdkafka_queue_max_messages 100000\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_kafka_brokers_up 3\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_kafka_broker_up{broker=\"k2:9092/2\"} 0\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_kafka_broker_rtt_p99_seconds{broker=\"k1:9092/1\"} 0.25\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_kafka_broker_requests_in_flight{broker=\"k1:9092/1\"} 5\n") != std::string::npos);
+  // A later snapshot without k2 (it left the cluster, or the producer was re-created) leaves no stale series.
+  f.brokers.pop_back();
+  r.kafka_client(f);
+  text = r.render();
+  CHECK(text.find("k2:9092/2") == std::string::npos);
+  CHECK(text.find("k1:9092/1") != std::string::npos);
+}
+
+TEST_CASE("metrics: every series the Grafana dashboard queries is one the bridge exports") {
+  rtm::metrics::registry r;
+  r.event_received("c", "e");
+  r.event_published("c", "t");
+  r.event_failed("c", "r");
+  r.dead_letter("c", "r");
+  r.reconnect("c", "r");
+  r.connection_up("c", true);
+  r.publish_latency(0.001);
+  rtm::metrics::kafka_client_figures f;
+  f.brokers.push_back({"k1:9092/1", 1, true, 0, 0, 0, 0, 0, 0});
+  r.kafka_client(f);
+  const std::string exported = r.render();
+
+  const char* root = std::getenv("RTM_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  std::ifstream in(std::string(root) + "/docs/grafana/rtm-bridge.json");
+  REQUIRE(in.good());
+  const std::string dashboard((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::set<std::string> names;
+  for (std::size_t at = dashboard.find("rtm_bridge_"); at != std::string::npos;
+       at = dashboard.find("rtm_bridge_", at + 1)) {
+    std::size_t end = at;
+    while (end < dashboard.size() &&
+           (std::isalnum(static_cast<unsigned char>(dashboard[end])) != 0 || dashboard[end] == '_')) {
+      ++end;
+    }
+    names.insert(dashboard.substr(at, end - at));
+    at = end;
+  }
+  CHECK(names.size() >= 15);
+  for (const auto& name : names) {
+    const bool found =
+        exported.find("\n" + name + "{") != std::string::npos || exported.find("\n" + name + " ") != std::string::npos;
+    CHECK_MESSAGE(found, name << " is queried by docs/grafana/rtm-bridge.json but not exported");
+  }
 }
