@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,6 +64,19 @@ struct tls_config {
   bool operator==(const tls_config&) const = default;
 };
 
+// What one upstream frame and one event may weigh. Frames are refused by the WebSocket transport before their payload
+// is read (the connection is then closed with 1009 and reconnected: websocketpp cannot skip a frame); events (a
+// frame that fits) above max_event_size are dead-lettered with a prefix and the connection lives on. The event
+// default leaves 16 KiB of Kafka's default message.max.bytes (1,000,000) for the envelope, key and headers.
+struct size_limits {
+  std::size_t max_frame_size = std::size_t{16} << 20;   // 16 MiB
+  std::size_t max_event_size = std::size_t{960} << 10;  // 960 KiB = 983,040 bytes
+  bool operator==(const size_limits&) const = default;
+};
+
+inline constexpr std::size_t min_size_limit = std::size_t{1} << 10;  // below, handshake packets would not fit
+inline constexpr std::size_t max_frame_size_limit = std::size_t{1} << 30;
+
 inline constexpr const char* default_acme_api_url = "https://api.acme.com/v1";
 inline constexpr const char* default_slack_url = "https://slack.com/api/";
 
@@ -81,6 +95,7 @@ struct connection_config {
   reconnect_policy reconnect;
   duration ping_timeout{std::chrono::seconds{30}};
   tls_config tls;
+  size_limits limits;
 
   bool operator==(const connection_config&) const = default;
 };

@@ -15,6 +15,7 @@
 #include "config/file.hpp"
 #include "config/kafka_properties.hpp"
 #include "config/secret.hpp"
+#include "config/size.hpp"
 #include "config/validate.hpp"
 #include "config/yaml_reader.hpp"
 #include "util/glob.hpp"
@@ -127,6 +128,8 @@ class schema_reader {
   connection_places read_connection(const field& f, connection_config& c);
   void read_reconnect(const field& f, reconnect_policy& r);
   void read_tls(const field& f, tls_config& t);
+  void read_limits(const field& f, size_limits& l);
+  std::optional<std::size_t> read_size(const field& f, std::size_t min, std::size_t max);
   void read_metrics(const field& f, metrics_config& m);
   void read_log(const field& f, log_config& l);
   std::optional<secret> read_secret(const field& f);
@@ -485,6 +488,9 @@ connection_places schema_reader::read_connection(const field& f, connection_conf
   if (auto t = m.take("tls")) {
     read_tls(*t, c.tls);
   }
+  if (auto l = m.take("limits")) {
+    read_limits(*l, c.limits);
+  }
   m.finish();
 
   if (places.token && (acme || slack)) {
@@ -557,6 +563,59 @@ void schema_reader::read_tls(const field& f, tls_config& t) {
     }
   }
   m.finish();
+}
+
+void schema_reader::read_limits(const field& f, size_limits& l) {
+  map_reader m(out_, f, "a map (max_frame_size, max_event_size)");
+  if (!m.valid()) {
+    return;
+  }
+  const std::optional<field> frame = m.take("max_frame_size");
+  const std::optional<field> event = m.take("max_event_size");
+  m.finish();
+
+  bool sizes_ok = true;
+  if (frame) {
+    auto bytes = read_size(*frame, min_size_limit, max_frame_size_limit);
+    sizes_ok = bytes.has_value();
+    l.max_frame_size = bytes.value_or(l.max_frame_size);
+  }
+  if (event) {
+    auto bytes = read_size(*event, min_size_limit, max_frame_size_limit);
+    sizes_ok = sizes_ok && bytes.has_value();
+    l.max_event_size = bytes.value_or(l.max_event_size);
+  }
+  // An event is one frame: a larger event limit would never be reached, the transport would refuse such frames.
+  if (sizes_ok && l.max_event_size > l.max_frame_size) {
+    if (event) {
+      out_.add(event->mark, event->path,
+               "must not exceed max_frame_size (" + format_size(l.max_frame_size) + "), got " +
+                   format_size(l.max_event_size));
+    } else {
+      out_.add(
+          frame->mark, frame->path,
+          "is smaller than max_event_size (" + format_size(l.max_event_size) + " by default): set max_event_size too");
+    }
+  }
+}
+
+std::optional<std::size_t> schema_reader::read_size(const field& f, std::size_t min, std::size_t max) {
+  const std::optional<std::string> text = detail::read_string(out_, f);
+  if (!text) {
+    return std::nullopt;
+  }
+  const size_result parsed = parse_size(*text);
+  if (const auto* error = std::get_if<std::string>(&parsed)) {
+    out_.add(f.mark, f.path, *error);
+    return std::nullopt;
+  }
+  const std::uint64_t bytes = std::get<std::uint64_t>(parsed);
+  if (bytes < min || bytes > max) {
+    out_.add(f.mark, f.path,
+             "expected from " + format_size(min) + " to " + format_size(max) + ", got " + quoted(*text));
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(bytes);
 }
 
 void schema_reader::read_metrics(const field& f, metrics_config& metrics) {

@@ -5,6 +5,7 @@
 
 #include "config/duration.hpp"
 #include "config/kafka_properties.hpp"
+#include "config/size.hpp"
 
 // `--check-config` output: what the daemon would run, in one screen. Secrets appear only as secret::describe()
 // (their source), and properties that hold credentials only as "****".
@@ -57,6 +58,7 @@ void write_connection(std::ostringstream& out, const connection_config& c) {
   out << ", reconnect " << format_duration(c.reconnect.initial_delay) << ".." << format_duration(c.reconnect.max_delay)
       << " jitter " << c.reconnect.jitter << ", ping_timeout " << format_duration(c.ping_timeout);
   out << ", tls " << (c.tls.verify ? "verify" : "NO VERIFICATION") << " ca " << c.tls.ca_file.value_or("system store")
+      << ", limits frame " << format_size(c.limits.max_frame_size) << " event " << format_size(c.limits.max_event_size)
       << "\n";
 }
 

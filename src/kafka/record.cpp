@@ -1,6 +1,9 @@
 #include "kafka/record.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <cstdint>
+#include <limits>
 
 #include "kafka/envelope.hpp"
 
@@ -66,21 +69,26 @@ void build_event_record(record& r, const upstream::event& ev, std::string_view t
 void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
                               std::size_t max_value) {
   const std::string_view value = dl.raw.substr(0, std::min(dl.raw.size(), max_value));
-  record_builder b(r, value.size() + 2 * dl.connection.size() + dl.reason.size() + topic.size());
+  record_builder b(r, value.size() + 2 * dl.connection.size() + dl.reason.size() + dl.detail.size() + topic.size());
   b.add(record_field::value, value);
   b.add(record_field::key, dl.connection);
   b.add(record_field::event, {});
   b.add(record_field::connection, dl.connection);
   b.add(record_field::enterprise, {});
   b.add(record_field::error, dl.reason);
-  b.add(record_field::error_detail, {});
+  b.add(record_field::error_detail, dl.detail);
   b.add(record_field::original_topic, {});
   b.add(record_field::topic, topic);
   b.finish();
   r.kind = record_kind::dead_letter;
   r.from = dl.from;
   r.received_steady = std::chrono::steady_clock::now();
-  r.truncated_from = value.size() < dl.raw.size() ? static_cast<std::uint32_t>(dl.raw.size()) : 0;
+  // The session may have cut the frame already (size limits): the original size is then its own.
+  const std::size_t original = std::max(dl.original_size, dl.raw.size());
+  r.truncated_from =
+      value.size() < original
+          ? static_cast<std::uint32_t>(std::min<std::size_t>(original, std::numeric_limits<std::uint32_t>::max()))
+          : 0;
 }
 
 void build_failed_delivery_record(record& r, const record& failed, std::string_view topic, std::string_view reason,

@@ -95,7 +95,8 @@ void build_event_record(record& r, const upstream::event& ev, std::string_view t
 // Dead letters (both kinds) are keyed by the connection name: a connection's dead letters stay in order on one
 // partition, and no team id exists for most of them.
 //
-// A dead letter: value = the raw frame, cut to `max_value` bytes (then truncated_from = original size).
+// A dead letter: value = the raw frame, cut to `max_value` bytes (then truncated_from = original size; also when the
+// session passed only a prefix, dl.original_size); rtm-error-detail = dl.detail.
 void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
                               std::size_t max_value);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string_view>
 
 // What an upstream session hands to the publishing side. Everything here is a view into the session's receive
@@ -30,9 +31,17 @@ struct dead_letter {
   std::string_view connection;
   source from = source::acme;
   std::string_view reason;  // e.g. "bad_json", "no_team_id", "unknown_packet", "binary_event", "frame_too_large"
-  std::string_view raw;     // the raw frame as received (possibly truncated for size limits)
+  std::string_view raw;     // the raw frame as received, or its prefix (size limits), or nothing (refused unread)
   std::chrono::system_clock::time_point received_at;
+  // Size limits: what an operator needs to know (sizes and limits, never payload), the rtm-error-detail header.
+  std::string_view detail{};
+  // Size limits: the frame's full size when `raw` is only a prefix of it (or empty), else 0; the rtm-truncated header.
+  std::size_t original_size = 0;
 };
+
+// An event above its connection's limits.max_event_size is dead-lettered (`event_too_large`) with at most this much
+// of its start: enough to identify it, and far below any Kafka message size limit.
+inline constexpr std::size_t oversized_event_prefix = std::size_t{64} * 1024;
 
 // Implemented by the publishing side (kafka::publisher). Calls arrive on the io_context thread; an implementation
 // must not throw (the sessions call it from Asio handlers) and must copy what it keeps.

@@ -294,6 +294,61 @@ connections:
   check_has(problems, "connections[0].ping_timeout", 10, "must be longer than 0, got 0s");
 }
 
+// ----------------------------------------------------------------------------------------------------- size limits
+
+TEST_CASE("bad size limits: unit, range, garbage, a map expected") {
+  const auto problems = problems_of(R"(kafka:
+  brokers: "localhost:9092"
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+    limits:
+      max_frame_size: 16M
+      max_event_size: 512
+  - name: a2
+    kind: acme
+    identifier: {value: i2}
+    key: {value: k2}
+    limits: {max_frame_size: 2GiB, max_event_size: -1, max_frame_sze: 1MiB}
+  - name: s1
+    kind: slack
+    key: {value: xoxb-1}
+    limits: 1MiB
+)");
+  CHECK(problems.size() == 6);
+  check_has(problems, "connections[0].limits.max_frame_size", 9,
+            "unknown size unit \"M\" in \"16M\": expected B, kB, KiB, MB, MiB, GB or GiB");
+  check_has(problems, "connections[0].limits.max_event_size", 10, "expected from 1KiB to 1GiB, got \"512\"");
+  check_has(problems, "connections[1].limits.max_frame_size", 15, "expected from 1KiB to 1GiB, got \"2GiB\"");
+  check_has(problems, "connections[1].limits.max_event_size", 15, "must not be negative");
+  check_has(problems, "connections[1].limits.max_frame_sze", 15, "did you mean \"max_frame_size\"?");
+  check_has(problems, "connections[2].limits", 19, "expected a map (max_frame_size, max_event_size)");
+}
+
+TEST_CASE("an event limit above the frame limit") {
+  const auto problems = problems_of(R"(kafka:
+  brokers: "localhost:9092"
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+    limits: {max_frame_size: 1MiB, max_event_size: 2MiB}
+  - name: a2
+    kind: acme
+    identifier: {value: i2}
+    key: {value: k2}
+    limits:
+      max_frame_size: 512KiB
+)");
+  CHECK(problems.size() == 2);
+  check_has(problems, "connections[0].limits.max_event_size", 8, "must not exceed max_frame_size (1MiB), got 2MiB");
+  check_has(problems, "connections[1].limits.max_frame_size", 14,
+            "is smaller than max_event_size (960KiB by default): set max_event_size too");
+}
+
 TEST_CASE("delivery_timeout beyond librdkafka's 32-bit limit") {
   expect_problem(R"(kafka:
   brokers: "localhost:9092"

@@ -89,6 +89,8 @@ connections:
   CHECK(a.reconnect == reconnect_policy{});
   CHECK(a.ping_timeout == 30s);
   CHECK(a.tls == tls_config{});
+  CHECK(a.limits.max_frame_size == 16 * 1024 * 1024);
+  CHECK(a.limits.max_event_size == 960 * 1024);
 
   const connection_config& s = cfg.connections[1];
   CHECK(s.kind == connection_kind::slack);
@@ -135,11 +137,13 @@ connections:
     ping_timeout: 10s
     tls: {ca_file: ")" + real_ca +
                           R"(", verify: false}
+    limits: {max_frame_size: 4MiB, max_event_size: 1000000}
   - name: slack_2
     kind: slack
     url: "http://127.0.0.1:8080/api"
     key: {value: xoxp-2}
     team_id: null
+    limits: {max_event_size: 64kB}
 metrics:
   listen: "[::1]:0"
 log:
@@ -169,10 +173,12 @@ log:
   CHECK(a.ping_timeout == 10s);
   CHECK(a.tls.ca_file == real_ca);
   CHECK_FALSE(a.tls.verify);
+  CHECK(a.limits == rtm::config::size_limits{4 * 1024 * 1024, 1000000});
 
   const connection_config& s = cfg.connections.at(1);
   CHECK(s.url == "http://127.0.0.1:8080/api/");  // stored with a trailing '/'
   CHECK_FALSE(s.team_id.has_value());
+  CHECK(s.limits == rtm::config::size_limits{16 * 1024 * 1024, 64000});
   CHECK(cfg.metrics.listen == "[::1]:0");
   CHECK(cfg.log.level == log_level::debug);
   CHECK(cfg.log.format == log_format::json);
@@ -274,6 +280,8 @@ TEST_CASE("the shipped example file loads") {
   CHECK(cfg.connections[0].reconnect == reconnect_policy{});
   CHECK(cfg.connections[0].ping_timeout == connection_config{}.ping_timeout);
   CHECK(cfg.connections[0].tls == tls_config{});
+  CHECK(cfg.connections[0].limits == rtm::config::size_limits{});
+  CHECK(cfg.connections[1].limits == rtm::config::size_limits{});
   CHECK(cfg.connections[0].api_url == default_acme_api_url);
   CHECK(cfg.connections[1].url == default_slack_url);
   CHECK(cfg.metrics == metrics_config{});

@@ -149,6 +149,27 @@ TEST_CASE("record: an event record holds every field in one buffer, id built onc
   CHECK(d2.truncated_from == 0);
   CHECK(d2.field(f::error) == "bad_json");
   CHECK(d2.field(f::event).empty());
+  CHECK(d2.field(f::error_detail).empty());
+
+  // Size limits: the session passes a prefix (or nothing) with the original size and a detail.
+  rtm::upstream::dead_letter big;
+  big.connection = "slack-main";
+  big.reason = "event_too_large";
+  big.raw = "{\"type\":\"message\",\"text\":\"xx";
+  big.detail = "a frame of 100000 bytes exceeds limits.max_event_size (32768 bytes)";
+  big.original_size = 100000;
+  rtm::kafka::record d3;
+  rtm::kafka::build_dead_letter_record(d3, big, "rtm.dead-letter", 1024);
+  CHECK(d3.field(f::value) == big.raw);
+  CHECK(d3.truncated_from == 100000);
+  CHECK(d3.field(f::error_detail) == big.detail);
+  big.raw = {};
+  big.original_size = 0;
+  big.reason = "frame_too_large";
+  rtm::kafka::build_dead_letter_record(d3, big, "rtm.dead-letter", 1024);
+  CHECK(d3.field(f::value).empty());
+  CHECK(d3.truncated_from == 0);
+  CHECK(d3.field(f::error) == "frame_too_large");
   const auto released = d2.release_bytes();
   CHECK(!released.empty());
   CHECK(d2.field(f::value).empty());

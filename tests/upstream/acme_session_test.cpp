@@ -18,15 +18,15 @@
 #include "metrics/registry.hpp"
 #include "support/process.hpp"
 #include "upstream/harness.hpp"
+#include "upstream/pki.hpp"
 #include "upstream/socketio/acme_events.hpp"
 #include "util/json_writer.hpp"
 
 using namespace std::chrono_literals;
 namespace sio = rtm::upstream::socketio;
 namespace config = rtm::config;
-using rtm::test::child_process;
 using rtm::test::eventually;
-using rtm::test::temp_dir;
+using rtm::test::temp_pki;
 
 namespace {
 
@@ -42,6 +42,8 @@ struct recorded_event {
 struct recorded_dead_letter {
   std::string reason;
   std::string raw;
+  std::string detail;
+  std::size_t original_size = 0;
 };
 
 // Copies everything (the views die with the call), under a mutex: the session calls in from the io thread.
@@ -54,7 +56,7 @@ class recording_sink final : public rtm::upstream::sink {
   }
   void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
-    dead_letters_.push_back({std::string(dl.reason), std::string(dl.raw)});
+    dead_letters_.push_back({std::string(dl.reason), std::string(dl.raw), std::string(dl.detail), dl.original_size});
   }
   std::vector<recorded_event> events() {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -323,6 +325,39 @@ TEST_CASE("acme: the server cuts the TCP connection 10 times, the client comes b
   CHECK(r.sink.events()[0].payload == updated_payload);
 }
 
+TEST_CASE("acme: 100 cut/reconnect cycles: every event of a live session arrives once, in order; one session at most") {
+  // The server answers each authentication with `authenticated`, 5 events and a FIN once they are written; the
+  // 101st session stays. Every event was sent while its session was live, so every one must arrive.
+  constexpr int cycles = 100;
+  constexpr int per_cycle = 5;
+  acme_server server({"--token", "id-1:key-1", "--cycle", std::to_string(per_cycle), "--cycles", std::to_string(cycles),
+                      "--ping-interval", "5000", "--ping-timeout", "5000"});
+  auto cfg = acme_config(server.port);
+  cfg.reconnect = {5ms, 20ms, 0.5};
+  rig r(cfg);
+  const auto started = std::chrono::steady_clock::now();
+  r.start();
+  REQUIRE(server.wait_count("CYCLE ", cycles, 90s));
+  REQUIRE(server.wait_count("AUTH id-1 ok", cycles + 1, 10s));
+  REQUIRE(r.wait_live());
+  MESSAGE(cycles
+          << " cycles took "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+          << " ms");
+  REQUIRE(eventually([&] { return r.sink.event_count() >= cycles * per_cycle; }, 10s));
+  CHECK(r.sink.event_count() == cycles * per_cycle);
+  const auto events = r.sink.events();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string expected = R"({"team_id":"t1","cycle":)" + std::to_string(i / per_cycle + 1) + R"(,"seq":)" +
+                                 std::to_string(i % per_cycle) + "}";
+    REQUIRE_MESSAGE(events[i].payload == expected, "event " << i);
+  }
+  CHECK(r.sink.dead_letter_count() == 0);
+  CHECK(r.reconnects("closed") == cycles);
+  CHECK(server.stat("/max_live/id-1") == 1);
+  CHECK(server.stat("/auth_ok") == cycles + 1);
+}
+
 TEST_CASE("acme: a silent server is detected within the ping bound and replaced") {
   SUBCASE("bound from the server's pingInterval + pingTimeout") {
     acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
@@ -468,69 +503,8 @@ TEST_CASE("acme: endpoint discovery over REST") {
   }
 }
 
-namespace {
-
-// A throw-away PKI: a CA, a server certificate for 127.0.0.1/localhost and one for another host, all from it.
-struct test_pki {
-  temp_dir dir;
-  std::string ca_cert;
-  std::string good_cert;
-  std::string good_key;
-  std::string other_cert;
-  std::string other_key;
-
-  test_pki() {
-    ca_cert = dir.file("ca.crt");
-    run({"openssl",
-         "req",
-         "-x509",
-         "-newkey",
-         "ec",
-         "-pkeyopt",
-         "ec_paramgen_curve:prime256v1",
-         "-nodes",
-         "-keyout",
-         dir.file("ca.key"),
-         "-out",
-         ca_cert,
-         "-days",
-         "2",
-         "-subj",
-         "/CN=rtm-bridge test CA",
-         "-addext",
-         "basicConstraints=critical,CA:TRUE",
-         "-addext",
-         "keyUsage=critical,keyCertSign,cRLSign"});
-    good_cert = issue("good", "subjectAltName=IP:127.0.0.1,DNS:localhost");
-    good_key = dir.file("good.key");
-    other_cert = issue("other", "subjectAltName=DNS:other.example");
-    other_key = dir.file("other.key");
-  }
-
-  std::string issue(const std::string& name, const std::string& san) {
-    const std::string ext = dir.write(name + ".ext", san + "\nbasicConstraints=CA:FALSE\n");
-    run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-         dir.file(name + ".key"), "-out", dir.file(name + ".csr"), "-subj", "/CN=" + name});
-    run({"openssl", "x509", "-req", "-in", dir.file(name + ".csr"), "-CA", ca_cert, "-CAkey", dir.file("ca.key"),
-         "-CAcreateserial", "-out", dir.file(name + ".crt"), "-days", "2", "-extfile", ext});
-    return dir.file(name + ".crt");
-  }
-
-  void run(std::vector<std::string> argv) {
-    child_process::options opts;
-    opts.argv = std::move(argv);
-    opts.stdout_file = dir.file("openssl.out");
-    opts.stderr_file = dir.file("openssl.err");
-    child_process p(std::move(opts));
-    const auto status = p.wait(30s);
-    REQUIRE_MESSAGE(status == 0, "openssl failed: " << rtm::test::read_file(dir.file("openssl.err")));
-  }
-};
-
-}  // namespace
-
 TEST_CASE("acme: TLS peer and host name verification") {
-  test_pki pki;
+  temp_pki pki;
   SUBCASE("a certificate from an unknown CA is refused by default") {
     acme_server server({"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--token", "id-1:key-1"});
     auto cfg = acme_config(server.port);
@@ -566,15 +540,23 @@ TEST_CASE("acme: TLS peer and host name verification") {
     CHECK_FALSE(r.live());
     CHECK(server.count("CONNECTION ", 500ms) == 0);
   }
-  SUBCASE("tls.verify false accepts it (the session logs a loud warning)") {
+  SUBCASE("tls.verify false accepts it, with a warning naming the connection at every connect") {
     acme_server server({"--tls-cert", pki.other_cert, "--tls-key", pki.other_key, "--token", "id-1:key-1"});
     auto cfg = acme_config(server.port);
     cfg.url = "wss://127.0.0.1:" + std::to_string(server.port) + "/";
     cfg.tls.verify = false;
+    rtm::test::stderr_capture log;
     rig r(cfg);
     r.start();
-    REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
-    REQUIRE(r.wait_live());
+    for (std::size_t round = 1; round <= 3; ++round) {
+      REQUIRE(server.wait_count("AUTH id-1 ok", round, 10s));
+      REQUIRE(r.wait_live());
+      if (round < 3) {
+        CHECK(server.command(R"({"cmd":"destroy"})", "OK destroy ") == "1");
+      }
+    }
+    CHECK_MESSAGE(log.lines_with({"warn connection=acme-test ", "tls.verify is false", "NOT checked"}).size() == 3,
+                  log.text());
   }
   SUBCASE("endpoint discovery over HTTPS verifies the same way") {
     acme_server server({"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--token", "id-1:key-1"});
@@ -614,16 +596,72 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   CHECK(r.sink.dead_letter_count() == 0);
 }
 
-TEST_CASE("acme: a connect error (44) is a credential refusal") {
+TEST_CASE(
+    "acme: a refused namespace (44 from a socket.io middleware) is logged with the server's message, long back-off") {
+  rtm::test::stderr_capture log;
   acme_server server({"--connect-error", "--token", "id-1:key-1"});
   auto cfg = acme_config(server.port);
   cfg.reconnect = {50ms, 2000ms, 0.0};
   rig r(cfg);
   r.start();
   REQUIRE(server.wait_line("CONNECT_REFUSED", 10s));
-  REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+  REQUIRE(eventually([&r] { return r.reconnects("namespace_refused") == 1; }, 5s));
+  // With a 50 ms initial delay a hot loop would make dozens of attempts here; the back-off is max_delay (2 s).
   CHECK(server.count("CONNECT_REFUSED", 1000ms) == 1);
   CHECK_FALSE(r.live());
+  const auto lines = log.lines_with({"error connection=acme-test ", "refused the Socket.IO namespace connect (44)",
+                                     "\"not authorized\"", "reconnect.max_delay"});
+  CHECK_MESSAGE(lines.size() == 1, log.text());
+}
+
+TEST_CASE("acme: size limits") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.limits.max_frame_size = 1024 * 1024;
+  cfg.limits.max_event_size = 32 * 1024;
+  rtm::test::stderr_capture log;
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+
+  // Within the frame limit, above the event limit: dead-lettered with its first 64 KiB, the socket stays.
+  CHECK(server.command(R"({"cmd":"big","size":100000})", "OK big ") == "1");
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 1 && r.sink.dead_letter_count() == 1; }, 5s));
+  auto dead = r.sink.dead_letters();
+  CHECK(dead[0].reason == "event_too_large");
+  CHECK(dead[0].raw.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(dead[0].raw.rfind(R"(42["message:updated",{"team_id":"t-big","pad":"xxx)", 0) == 0);
+  CHECK(dead[0].original_size == 100000);
+  CHECK(dead[0].detail.find("100000 bytes exceeds limits.max_event_size (32768 bytes)") != std::string::npos);
+  CHECK(r.sink.events()[0].payload == updated_payload);
+  CHECK(server.count("AUTH ") == 1);
+  CHECK(r.live());
+
+  // Exactly at the event limit: an event like any other.
+  CHECK(server.command(R"({"cmd":"big","size":32768})", "OK big ") == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 2; }, 5s));
+  CHECK(r.sink.events()[1].team_id == "t-big");
+
+  // Above the frame limit: the transport refuses it unread (1009), which costs the socket: a dead letter that says
+  // so, a reconnect counted as frame_too_large, a log line naming the limit, and events flow on the next socket.
+  CHECK(server.command(R"({"cmd":"big","size":2000000})", "OK big ") == "1");
+  REQUIRE(eventually([&] { return r.sink.dead_letter_count() == 2; }, 5s));
+  dead = r.sink.dead_letters();
+  CHECK(dead[1].reason == "frame_too_large");
+  CHECK(dead[1].raw.empty());
+  CHECK(dead[1].detail.find("larger than limits.max_frame_size (1048576 bytes)") != std::string::npos);
+  REQUIRE(server.wait_count("AUTH id-1 ok", 2, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(r.reconnects("frame_too_large") == 1);
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() == 3; }, 5s));
+  CHECK(server.stat("/max_live/id-1") == 1);
+  CHECK_MESSAGE(
+      log.lines_with({"warn connection=acme-test ", "limits.max_frame_size (1048576 bytes)", "frame_too_large"})
+              .size() == 1,
+      log.text());
 }
 
 TEST_CASE("acme: a server-side namespace disconnect (41) reconnects and re-authenticates") {

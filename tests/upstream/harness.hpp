@@ -2,6 +2,8 @@
 
 // Test support for the upstream integration tests: node fixtures and an io_context on its own thread.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -112,6 +114,64 @@ class node_fixture {
   std::optional<rtm::test::child_process> proc_;
   std::vector<std::string> lines_;
   std::size_t consumed_ = 0;
+};
+
+// Captures what the process writes to stderr (rtm::log's lines, from any thread) into a file while it lives, then
+// restores stderr and copies the captured text to it, so the test log still shows it.
+class stderr_capture {
+ public:
+  stderr_capture() : path_(dir_.file("stderr.log")) {
+    saved_ = ::dup(STDERR_FILENO);
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE_MESSAGE((saved_ >= 0 && fd >= 0), "cannot redirect stderr to " << path_);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+  stderr_capture(stderr_capture&&) = delete;
+  stderr_capture& operator=(stderr_capture&&) = delete;
+  ~stderr_capture() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    const std::string captured = text();
+    std::size_t done = 0;
+    while (done < captured.size()) {
+      const ssize_t n = ::write(STDERR_FILENO, captured.data() + done, captured.size() - done);
+      if (n <= 0) {
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  [[nodiscard]] std::string text() const { return read_file(path_); }
+
+  // The captured lines that contain every one of `parts`.
+  [[nodiscard]] std::vector<std::string> lines_with(const std::vector<std::string>& parts) const {
+    std::vector<std::string> found;
+    const std::string all = text();
+    std::size_t start = 0;
+    while (start < all.size()) {
+      std::size_t end = all.find('\n', start);
+      end = end == std::string::npos ? all.size() : end;
+      const std::string line = all.substr(start, end - start);
+      bool match = true;
+      for (const auto& part : parts) {
+        match = match && line.find(part) != std::string::npos;
+      }
+      if (match) {
+        found.push_back(line);
+      }
+      start = end + 1;
+    }
+    return found;
+  }
+
+ private:
+  temp_dir dir_;
+  std::string path_;
+  int saved_ = -1;
 };
 
 // The daemon's threading in miniature: one thread runs the io_context; the test posts calls to it and waits.

@@ -46,6 +46,11 @@ class recorder final : public ws::handler {
     const std::lock_guard<std::mutex> lock(mutex_);
     closes_.push_back({code, std::string(reason), std::string(error_text)});
   }
+  void on_message_refused(std::size_t limit) override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    refused_.push_back(limit);
+    refused_before_close_ = closes_.empty();
+  }
 
   int opens() {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -59,6 +64,14 @@ class recorder final : public ws::handler {
     const std::lock_guard<std::mutex> lock(mutex_);
     return closes_;
   }
+  std::vector<std::size_t> refused() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return refused_;
+  }
+  bool refused_before_close() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return refused_before_close_;
+  }
   void pause_on_first_message() { pause_on_first_ = true; }
 
   ws::client* client = nullptr;  // set and used on the io thread only
@@ -68,6 +81,8 @@ class recorder final : public ws::handler {
   int opens_ = 0;
   std::vector<std::string> messages_;
   std::vector<close_record> closes_;
+  std::vector<std::size_t> refused_;
+  bool refused_before_close_ = false;
   bool pause_on_first_ = false;
 };
 
@@ -161,18 +176,73 @@ TEST_CASE("ws client: open, queued sends in order, graceful close with exactly o
   CHECK(h.events().closes().size() == 1);
 }
 
-TEST_CASE("ws client: a message above max_message_size closes with 1009 and an error") {
+TEST_CASE("ws client: a message above max_message_size is refused unread: 1009, on_message_refused, on_close") {
   node_fixture server("ws_server.js", {});
-  auto opts = options_for(url(server, "/big?n=5000"));
-  opts.max_message_size = 1024;
-  harness h(opts);
-  h.with_client([](ws::client& c) { c.open(); });
-  REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
-  const auto close = h.events().closes().front();
-  CHECK(close.code == ws::close_code::message_too_big);
-  CHECK_FALSE(close.error.empty());
-  CHECK(h.events().messages().empty());
-  CHECK(server.wait_line("CLOSED 1009", 5s));
+  SUBCASE("refused, reported at once") {
+    auto opts = options_for(url(server, "/big?n=5000"));
+    opts.max_message_size = 1024;
+    harness h(opts);
+    const auto started = std::chrono::steady_clock::now();
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
+    // 1009 is a terminal close code for websocketpp: it drops the TCP connection once its close frame is written,
+    // without waiting for the close handshake (close_grace).
+    CHECK(std::chrono::steady_clock::now() - started < 1s);
+    const auto close = h.events().closes().front();
+    CHECK(close.code == ws::close_code::message_too_big);
+    CHECK_MESSAGE(close.error.find("larger than the limit of 1024 bytes") != std::string::npos, close.error);
+    CHECK(h.events().refused() == std::vector<std::size_t>{1024});
+    CHECK(h.events().refused_before_close());
+    CHECK(h.events().messages().empty());
+    CHECK(server.wait_line("CLOSED 1009", 5s));
+  }
+  SUBCASE("a peer's own 1009 is no refusal of ours") {
+    harness h(options_for(url(server, "/echo")));
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(eventually([&h] { return h.events().opens() == 1; }, 5s));
+    CHECK(server.command(R"({"cmd":"close","code":1009})", "OK close ") == "1");
+    REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
+    CHECK(h.events().closes().front().code == ws::close_code::message_too_big);
+    CHECK(h.events().refused().empty());
+  }
+}
+
+TEST_CASE("ws client: a peer that trickles byte by byte") {
+  node_fixture server("ws_server.js", {});
+  const auto port = server.wait_line("TRICKLE ", 5s);
+  REQUIRE(port);
+  const std::string base = "ws://127.0.0.1:" + *port;
+  SUBCASE("a frame, one byte every 10 ms: delivered whole and correct") {
+    harness h(options_for(base + "/frame"));
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(eventually([&h] { return h.events().opens() == 1; }, 5s));
+    REQUIRE(server.wait_line("TRICKLED /frame", 5s));
+    REQUIRE(eventually([&h] { return h.events().messages().size() == 1; }, 2s));
+    CHECK(h.events().messages().front() == "trickled \xe2\x9c\x93 frame");
+    CHECK(h.is_open());
+  }
+  SUBCASE("the HTTP upgrade response, one byte every 5 ms: the open completes, then the frame") {
+    harness h(options_for(base + "/upgrade"));
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(server.wait_line("TRICKLED /upgrade", 5s));
+    REQUIRE(eventually([&h] { return h.events().messages().size() == 1; }, 2s));
+    CHECK(h.events().opens() == 1);
+    CHECK(h.events().messages().front() == "trickled \xe2\x9c\x93 frame");
+  }
+  SUBCASE("an upgrade response that never ends: the open timeout still bounds it") {
+    auto opts = options_for(base + "/forever");
+    opts.open_timeout = 700ms;
+    harness h(opts);
+    const auto started = std::chrono::steady_clock::now();
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(took >= 700ms);
+    CHECK(took < 2s);
+    CHECK(h.events().opens() == 0);
+    CHECK_MESSAGE(h.events().closes().front().error.find("timed out") != std::string::npos,
+                  h.events().closes().front().error);
+  }
 }
 
 TEST_CASE("ws client: a peer that never answers the close handshake is dropped after the grace") {

@@ -133,6 +133,7 @@ void session::open_socket(const std::string& url) {
   opts.url = url;
   opts.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   opts.open_timeout = open_timeout;
+  opts.max_message_size = cfg_.limits.max_frame_size;
   socket_ = std::make_shared<ws::client>(io_, std::move(opts), weak_from_this());
   if (paused_) {
     socket_->pause_reading();
@@ -172,9 +173,17 @@ void session::on_message(std::string_view payload, bool binary) {
     return;
   }
   last_inbound_ = std::chrono::steady_clock::now();
+  if (payload.size() > cfg_.limits.max_event_size) {
+    // Checked before the copy below: the receive buffer never grows beyond the event limit. Slack frames are events
+    // (or small control frames), so the connection carries on.
+    const std::string detail = "a frame of " + std::to_string(payload.size()) +
+                               " bytes exceeds limits.max_event_size (" + std::to_string(cfg_.limits.max_event_size) +
+                               " bytes); only its first " + std::to_string(oversized_event_prefix) + " bytes are kept";
+    log::warn(cfg_.name, "dead letter (event_too_large): ", detail);
+    return dead_letter("event_too_large", payload.substr(0, oversized_event_prefix), detail, payload.size());
+  }
   if (binary) {
-    events_.on_dead_letter({cfg_.name, source::slack, "binary_frame", payload, std::chrono::system_clock::now()});
-    return;
+    return dead_letter("binary_frame", payload);
   }
   // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into our padded, reused buffer.
   frame_buffer_.assign(payload);
@@ -204,9 +213,37 @@ void session::on_message(std::string_view payload, bool binary) {
       event_name(f, name_buffer_);
       return on_event_frame(payload, name_buffer_);
     case frame_kind::invalid:
-      events_.on_dead_letter({cfg_.name, source::slack, f.reason, payload, std::chrono::system_clock::now()});
-      return;
+      return dead_letter(f.reason, payload);
   }
+}
+
+void session::dead_letter(std::string_view reason, std::string_view raw, std::string_view detail,
+                          std::size_t original_size) {
+  upstream::dead_letter dl;
+  dl.connection = cfg_.name;
+  dl.from = source::slack;
+  dl.reason = reason;
+  dl.raw = raw;
+  dl.received_at = std::chrono::system_clock::now();
+  dl.detail = detail;
+  dl.original_size = original_size;
+  events_.on_dead_letter(dl);
+}
+
+// Right before on_close, from the transport. Also while closing: a teardown may have begun between the refusal and the
+// transport dropping the connection; the refusal is the real reason then.
+void session::on_message_refused(std::size_t limit) {
+  if (state_ != state::awaiting_hello && state_ != state::live && state_ != state::closing) {
+    return;
+  }
+  const std::string detail = "a WebSocket message larger than limits.max_frame_size (" + std::to_string(limit) +
+                             " bytes) was refused before its payload was read; the connection was closed (1009) " +
+                             "and reconnected through rtm.connect";
+  dead_letter("frame_too_large", {}, detail);
+  log::warn(cfg_.name, "reconnecting: an incoming frame exceeded limits.max_frame_size (", limit,
+            " bytes) and was refused unread, which costs the connection; it was dead-lettered as frame_too_large. ",
+            "Raise limits.max_frame_size if Slack legitimately sends such frames");
+  pending_reason_ = "frame_too_large";
 }
 
 void session::on_event_frame(std::string_view raw, std::string_view type_name) {
@@ -243,20 +280,23 @@ void session::on_liveness_tick() {
   if (silent >= cfg_.ping_timeout) {
     log::warn(cfg_.name, "no frame (not even a pong) for ", silent.count(), " ms (ping_timeout ",
               cfg_.ping_timeout.count(), " ms): the connection is dead; reconnecting");
-    return teardown("ping_timeout");
+    return teardown("ping_timeout", 0ms, true);
   }
   if (now - live_since_ >= stable_period) {
     backoff_.reset();
   }
   const auto tick = std::min<std::chrono::milliseconds>(max_idle_before_ping, cfg_.ping_timeout / 2);
-  if (silent >= tick && socket_) {
-    // Any reply (pong or otherwise) counts: liveness is judged on inbound frames, not on matching ids.
+  // Half a tick of silence is enough to ask: with "a full tick" a frame that came just after the previous tick left
+  // this tick a hair short of it, no ping went out, and the next tick found ping_timeout (two ticks) of silence on a
+  // healthy connection (seen under load). Any reply (pong or otherwise) counts: liveness is judged on inbound
+  // frames, not on matching ids.
+  if (silent >= tick / 2 && socket_) {
     socket_->send_text(ping_frame(next_ping_id_++));
   }
   schedule_liveness();
 }
 
-void session::teardown(std::string_view reason, std::chrono::milliseconds min_delay) {
+void session::teardown(std::string_view reason, std::chrono::milliseconds min_delay, bool drop_now) {
   phase_timer_.cancel();
   liveness_timer_.cancel();
   set_live(false);
@@ -264,7 +304,11 @@ void session::teardown(std::string_view reason, std::chrono::milliseconds min_de
   pending_delay_ = std::max(pending_delay_, min_delay);
   if (socket_) {
     state_ = state::closing;
-    socket_->close(ws::close_code::normal, "rtm-bridge reconnecting");
+    if (drop_now) {
+      socket_->abort();
+    } else {
+      socket_->close(ws::close_code::normal, "rtm-bridge reconnecting");
+    }
     return;  // on_close reconnects once the socket is gone for certain
   }
   metrics_.reconnect(cfg_.name, pending_reason_);

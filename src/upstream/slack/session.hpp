@@ -49,6 +49,7 @@ class session final : public upstream::connection, public ws::handler, public st
   void on_open() override;
   void on_message(std::string_view payload, bool binary) override;
   void on_close(int code, std::string_view reason, std::string_view error_text) override;
+  void on_message_refused(std::size_t limit) override;
 
  private:
   enum class state { idle, calling_api, opening, awaiting_hello, live, closing, backing_off, stopped };
@@ -61,7 +62,11 @@ class session final : public upstream::connection, public ws::handler, public st
   void on_liveness_tick();
   void schedule_liveness();
   // Ends the current attempt: closes the socket if there is one (reconnecting from on_close), else backs off now.
-  void teardown(std::string_view reason, std::chrono::milliseconds min_delay = std::chrono::milliseconds{0});
+  // `drop_now`: a dead peer would not answer a close handshake, so the TCP connection goes at once.
+  void teardown(std::string_view reason, std::chrono::milliseconds min_delay = std::chrono::milliseconds{0},
+                bool drop_now = false);
+  void dead_letter(std::string_view reason, std::string_view raw, std::string_view detail = {},
+                   std::size_t original_size = 0);
   void schedule_reconnect(std::chrono::milliseconds min_delay);
   void set_live(bool live);
   [[nodiscard]] std::chrono::milliseconds next_delay();

@@ -17,8 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::size_t max_message_size = std::size_t{16} * 1024 * 1024;
-
 std::string_view tier_name(config::acme_tier tier) noexcept {
   return tier == config::acme_tier::app ? "app" : "user";
 }
@@ -199,7 +197,7 @@ void session::connect_to(const std::string& endpoint) {
   opts.url = *url;
   opts.tls.verify = cfg_.tls.verify;
   opts.tls.ca_file = cfg_.tls.ca_file.value_or("");
-  opts.max_message_size = max_message_size;
+  opts.max_message_size = cfg_.limits.max_frame_size;
   // The session's own phase timer is the authority; the transport's is a backstop.
   opts.open_timeout = tuning_.phase_timeout + tuning_.close_grace;
   opts.close_grace = tuning_.close_grace;
@@ -210,6 +208,7 @@ void session::connect_to(const std::string& endpoint) {
   }
   log::info(name(), "connecting to ", endpoint_url_);
   skip_binary_ = 0;
+  frame_refused_ = false;
   awaiting_pong_ = false;
   engine_sid_.clear();
   phase_ = phase::connecting;
@@ -234,11 +233,15 @@ void session::on_message(std::string_view payload, bool binary) {
     return;  // closing: whatever still arrives on the old socket is not delivered
   }
   try {
+    if (binary && skip_binary_ > 0) {
+      --skip_binary_;  // an attachment of a binary packet that was already dead-lettered
+      return;
+    }
+    if (payload.size() > cfg_.limits.max_event_size) {
+      event_too_large(payload, received_at);
+      return;
+    }
     if (binary) {
-      if (skip_binary_ > 0) {
-        --skip_binary_;  // an attachment of a binary packet that was already dead-lettered
-        return;
-      }
       dead_letter("binary_frame", payload, received_at);
       return;
     }
@@ -303,7 +306,7 @@ void session::handle_packet(const packet& p, std::string_view raw, std::chrono::
       }
       return;
     case packet_type::connect_error:
-      credential_refused(p.message.empty() ? std::string_view("connect error (44) without a message") : p.message);
+      namespace_refused(p.message.empty() ? std::string_view("no message") : p.message);
       return;
     case packet_type::event:
       handle_event(p, raw, received_at, received_steady);
@@ -422,6 +425,25 @@ void session::credential_refused(std::string_view what) {
   teardown("unauthorized", retry_kind::credential, false);
 }
 
+// A socket.io middleware on the server (`next(new Error(...))`) refused the namespace: typically the account or the
+// token, so it is treated like refused credentials (a long back-off), but named for what it is.
+void session::namespace_refused(std::string_view server_message) {
+  log::error(name(), "the RTM server refused the Socket.IO namespace connect (44) with the message \"",
+             excerpt(server_message), "\" (a server-side check refused this connection: check the account, the ",
+             "connection's identifier, key and tier); retrying no sooner than reconnect.max_delay");
+  teardown("namespace_refused", retry_kind::credential, false);
+}
+
+// The frame fitted the transport's limit (limits.max_frame_size) but not limits.max_event_size: dead-lettered with
+// its start, and the connection carries on.
+void session::event_too_large(std::string_view payload, std::chrono::system_clock::time_point received_at) {
+  const std::string detail = "a frame of " + std::to_string(payload.size()) + " bytes exceeds limits.max_event_size (" +
+                             std::to_string(cfg_.limits.max_event_size) + " bytes); only its first " +
+                             std::to_string(oversized_event_prefix) + " bytes are kept";
+  log::warn(name(), "dead letter (event_too_large): ", detail);
+  dead_letter("event_too_large", payload.substr(0, oversized_event_prefix), received_at, detail, payload.size());
+}
+
 void session::arm_phase_timer(std::string_view waiting_for) {
   phase_timer_.expires_after(tuning_.phase_timeout);
   phase_timer_.async_wait([self = shared_from_this(), generation = generation_, expected = phase_,
@@ -524,21 +546,40 @@ void session::on_close(int code, std::string_view reason, std::string_view error
       phase_ != phase::authenticating && phase_ != phase::live) {
     return;
   }
-  // Not asked for: the server or the network ended it.
+  // Not asked for: the server or the network ended it, or the transport refused an oversized frame.
   const bool opened = phase_ != phase::connecting;
   cancel_timers();
   mark_down();
   ++generation_;
-  // A frame beyond the transport's size limit is our refusal, not the server's doing.
-  pending_reason_ = opened && code != ws::close_code::message_too_big ? "closed" : "error";
+  pending_reason_ = frame_refused_ ? "frame_too_large" : opened ? "closed" : "error";
   pending_kind_ = retry_kind::normal;
-  if (opened) {
+  if (opened && !frame_refused_) {  // a refusal was logged by on_message_refused()
     log::warn(name(), "connection lost: close code ", code, reason.empty() ? "" : " (", reason,
               reason.empty() ? "" : ")", error_text.empty() ? "" : ": ", error_text);
-  } else {
+  } else if (!opened) {
     log::warn(name(), error_text.empty() ? std::string_view("cannot open the RTM connection") : error_text);
   }
   after_socket_gone();
+}
+
+// Right before on_close, from the transport. Also while closing: a teardown may have begun between the refusal and the
+// transport dropping the connection; the refusal is the real reason then.
+void session::on_message_refused(std::size_t limit) {
+  if (stopping_ || phase_ == phase::idle || phase_ == phase::connecting || phase_ == phase::backing_off ||
+      phase_ == phase::stopped) {
+    return;
+  }
+  frame_refused_ = true;
+  if (phase_ == phase::closing) {
+    pending_reason_ = "frame_too_large";
+  }
+  const std::string detail = "a WebSocket message larger than limits.max_frame_size (" + std::to_string(limit) +
+                             " bytes) was refused before its payload was read; the connection was closed (1009) " +
+                             "and reconnected";
+  dead_letter("frame_too_large", {}, std::chrono::system_clock::now(), detail);
+  log::warn(name(), "reconnecting: an incoming frame exceeded limits.max_frame_size (", limit,
+            " bytes) and was refused unread, which costs the connection; it was dead-lettered as frame_too_large. ",
+            "Raise limits.max_frame_size if the server legitimately sends such frames");
 }
 
 void session::after_socket_gone() {
@@ -609,7 +650,8 @@ void session::send(std::string frame) {
 }
 
 void session::dead_letter(std::string_view reason, std::string_view raw,
-                          std::chrono::system_clock::time_point received_at) {
+                          std::chrono::system_clock::time_point received_at, std::string_view detail,
+                          std::size_t original_size) {
   log::debug(name(), "dead letter (", reason, "): ", excerpt(raw));
   upstream::dead_letter dl;
   dl.connection = name();
@@ -617,6 +659,8 @@ void session::dead_letter(std::string_view reason, std::string_view raw,
   dl.reason = reason;
   dl.raw = raw;
   dl.received_at = received_at;
+  dl.detail = detail;
+  dl.original_size = original_size;
   sink_.on_dead_letter(dl);
 }
 

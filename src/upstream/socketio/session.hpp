@@ -75,6 +75,7 @@ class session final : public connection, public ws::handler, public std::enable_
   void on_open() override;
   void on_message(std::string_view payload, bool binary) override;
   void on_close(int code, std::string_view reason, std::string_view error_text) override;
+  void on_message_refused(std::size_t limit) override;
 
  private:
   enum class phase {
@@ -109,6 +110,8 @@ class session final : public connection, public ws::handler, public std::enable_
   void authenticate();
   void go_live();
   void credential_refused(std::string_view what);
+  void namespace_refused(std::string_view server_message);
+  void event_too_large(std::string_view payload, std::chrono::system_clock::time_point received_at);
 
   void arm_phase_timer(std::string_view waiting_for);
   void arm_heartbeat();
@@ -125,7 +128,8 @@ class session final : public connection, public ws::handler, public std::enable_
   void mark_down();
 
   void send(std::string frame);
-  void dead_letter(std::string_view reason, std::string_view raw, std::chrono::system_clock::time_point received_at);
+  void dead_letter(std::string_view reason, std::string_view raw, std::chrono::system_clock::time_point received_at,
+                   std::string_view detail = {}, std::size_t original_size = 0);
   [[nodiscard]] bool subscribed(std::string_view event_name) const noexcept;
   [[nodiscard]] std::chrono::milliseconds dead_bound() const noexcept;
   [[nodiscard]] double random01() noexcept;
@@ -156,6 +160,7 @@ class session final : public connection, public ws::handler, public std::enable_
   bool paused_ = false;
   bool awaiting_pong_ = false;   // v3
   std::size_t skip_binary_ = 0;  // attachment frames of a refused binary packet still to come
+  bool frame_refused_ = false;   // the transport refused an oversized frame: the coming on_close is that
   std::chrono::milliseconds ping_interval_{0};
   std::chrono::milliseconds ping_timeout_{0};
   std::string engine_sid_;

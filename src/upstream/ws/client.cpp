@@ -201,7 +201,14 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     if (state_ == state::idle || state_ == state::closed) {
       return;
     }
+    // The owner may give up on a connection that websocketpp is already closing for an oversized message (its close
+    // frame is written asynchronously, so an owner's timer can come first): that refusal is still reported.
+    const bool refused = refused_by_us();
     release_and_drop();
+    if (refused) {
+      report_soon(close_code::message_too_big, "", refusal_text(), true);
+      return;
+    }
     report_soon(close_code::abnormal, "", std::move(error_text));
   }
 
@@ -361,20 +368,42 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     } else if (state_ == state::closing) {
       reason = con_->get_local_close_reason();
     }
+    // Our refusal of an oversized message: 1009 is terminal for websocketpp, it drops the TCP connection as soon as
+    // its close frame is written, so no close frame comes back. A peer's own 1009 comes with a close frame.
+    const bool refused = !remote_sent && refused_by_us();
     std::string text;
     const auto ec = con_->get_ec();
-    if (ec) {
+    if (refused) {
+      text = refusal_text();
+      if (auto events = handler_.lock()) {
+        events->on_message_refused(opts_.max_message_size);
+      }
+      if (state_ == state::closed) {
+        return;  // the handler let go of the client meanwhile
+      }
+    } else if (ec) {
       text = "the connection was dropped: " + ec.message();
       const auto transport = con_->get_transport_ec();
       if (transport && transport.message() != text) {
         text += " (" + transport.message() + ")";
       }
-    } else if (code == close_code::message_too_big) {
-      text = "a message exceeded the maximum message size of " + std::to_string(opts_.max_message_size) + " bytes";
     } else if (!remote_sent && state_ != state::closing) {
       text = "the connection was closed without a close frame";
     }
     report(code, reason, text);
+  }
+
+  // websocketpp closes with 1009 by itself, without telling us, when an incoming message exceeds its limit, and then
+  // reads nothing more (hybi13 processor, connection::handle_read_frame). We never close with 1009 ourselves, and
+  // close() moves us out of `open`, so a local 1009 while we are open is that refusal.
+  [[nodiscard]] bool refused_by_us() const {
+    return state_ == state::open && con_ &&
+           static_cast<int>(con_->get_local_close_code()) == close_code::message_too_big;
+  }
+
+  [[nodiscard]] std::string refusal_text() const {
+    return "refused an incoming message larger than the limit of " + std::to_string(opts_.max_message_size) +
+           " bytes unread (closed with 1009)";
   }
 
   void on_open_timeout() {
@@ -433,14 +462,18 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   }
 
   // Reports from inside a client member call: posted, so the owner is never re-entered.
-  void report_soon(int code, std::string reason, std::string error_text) {
+  void report_soon(int code, std::string reason, std::string error_text, bool refused = false) {
     if (state_ == state::closed) {
       return;
     }
     state_ = state::closed;
     finish();
-    boost::asio::post(io_, [weak = handler_, code, reason = std::move(reason), text = std::move(error_text)] {
+    boost::asio::post(io_, [weak = handler_, code, reason = std::move(reason), text = std::move(error_text), refused,
+                            limit = opts_.max_message_size] {
       if (auto events = weak.lock()) {
+        if (refused) {
+          events->on_message_refused(limit);
+        }
         events->on_close(code, reason, text);
       }
     });

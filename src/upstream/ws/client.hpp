@@ -31,10 +31,12 @@ struct options {
   std::string url;                                           // ws://host[:port]/path?query or wss://...
   std::vector<std::pair<std::string, std::string>> headers;  // extra handshake request headers
   tls_options tls;
-  std::string user_agent;                                        // empty: "rtm-bridge"
-  std::size_t max_message_size = std::size_t{16} * 1024 * 1024;  // larger incoming messages: close 1009 and an error
-  std::chrono::milliseconds open_timeout{10000};                 // DNS + TCP + TLS + HTTP upgrade, all together
-  std::chrono::milliseconds close_grace{2000};                   // close handshake, then the TCP connection is dropped
+  std::string user_agent;  // empty: "rtm-bridge"
+  // A larger incoming message is refused before its payload is read: websocketpp closes with 1009 and drops the
+  // TCP connection (it cannot skip a frame); handler::on_message_refused() and then on_close() follow.
+  std::size_t max_message_size = std::size_t{16} * 1024 * 1024;
+  std::chrono::milliseconds open_timeout{10000};  // DNS + TCP + TLS + HTTP upgrade, all together
+  std::chrono::milliseconds close_grace{2000};    // close handshake, then the TCP connection is dropped
 };
 
 // Implemented by the session that owns the client. Calls arrive on the io_context thread, never from inside a
@@ -55,6 +57,9 @@ class handler {
   // when it sent one, else ours (close_code::abnormal when there was no close frame). `error_text` is empty for a
   // clean close and otherwise says what went wrong in words an operator can act on.
   virtual void on_close(int code, std::string_view reason, std::string_view error_text) = 0;
+  // The connection was closed because an incoming message exceeded options::max_message_size (its size is unknown:
+  // it was refused unread). Called once, right before that connection's on_close, so the owner can record it.
+  virtual void on_message_refused(std::size_t /*limit*/) {}
 };
 
 // Single use: one open(), one on_close(). The TCP connection never outlives the client: destroying it drops the

@@ -14,6 +14,8 @@
 
 #include "metrics/registry.hpp"
 #include "support/process.hpp"
+#include "upstream/harness.hpp"
+#include "upstream/pki.hpp"
 
 using namespace std::chrono_literals;
 using rtm::test::child_process;
@@ -30,6 +32,13 @@ std::string json_quote(const std::string& text) {
   }
   return out + "\"";
 }
+
+struct recorded_dead_letter {
+  std::string reason;
+  std::string raw;
+  std::string detail;
+  std::size_t original_size = 0;
+};
 
 struct recorded_event {
   std::string name;
@@ -50,6 +59,11 @@ class recording_sink final : public rtm::upstream::sink {
   void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     dead_letters_.emplace_back(std::string(dl.reason), std::string(dl.raw));
+    details_.push_back({std::string(dl.reason), std::string(dl.raw), std::string(dl.detail), dl.original_size});
+  }
+  std::vector<recorded_dead_letter> dead_letter_details() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return details_;
   }
   std::vector<recorded_event> events() const {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -68,16 +82,19 @@ class recording_sink final : public rtm::upstream::sink {
   mutable std::mutex mutex_;
   std::vector<recorded_event> events_;
   std::vector<std::pair<std::string, std::string>> dead_letters_;
+  std::vector<recorded_dead_letter> details_;
 };
 
 class slack_fixture {
  public:
-  explicit slack_fixture(std::vector<std::string> tokens) : server_(start(std::move(tokens))) {
+  explicit slack_fixture(std::vector<std::string> tokens, const std::vector<std::string>& extra = {})
+      : server_(start(std::move(tokens), extra)) {
     const auto port = server_.wait_for_line("LISTENING ", 20s);
     REQUIRE_MESSAGE(port.has_value(), "slack_server.js did not start");
     port_ = *port;
   }
   std::string api_url() const { return "http://127.0.0.1:" + port_ + "/api/"; }
+  std::string https_api_url() const { return "https://127.0.0.1:" + port_ + "/api/"; }
 
   std::string command(const std::string& json) {
     server_.write_line(json);
@@ -118,13 +135,14 @@ class slack_fixture {
   }
 
  private:
-  static child_process start(std::vector<std::string> tokens) {
+  static child_process start(std::vector<std::string> tokens, const std::vector<std::string>& extra) {
     child_process::options opts;
     opts.argv = {"node", rtm::test::env_path("RTM_FIXTURES_DIR") + "/slack_server.js"};
     for (auto& t : tokens) {
       opts.argv.push_back("--token");
       opts.argv.push_back(std::move(t));
     }
+    opts.argv.insert(opts.argv.end(), extra.begin(), extra.end());
     opts.keep_stdin = true;
     return child_process(std::move(opts));
   }
@@ -167,6 +185,15 @@ class loop {
     auto s = std::make_shared<rtm::upstream::slack::session>(io_, cfg, sink, metrics_);
     boost::asio::post(io_, [s] { s->start(); });
     return s;
+  }
+  std::uint64_t reconnects(const std::string& connection, const std::string& reason) {
+    auto result = std::make_shared<std::promise<std::string>>();
+    auto future = result->get_future();
+    boost::asio::post(io_, [this, result] { result->set_value(metrics_.render()); });
+    const std::string text = future.get();
+    const std::string key = "rtm_bridge_reconnects_total{connection=\"" + connection + "\",reason=\"" + reason + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
   }
   // Stops the session on the loop and waits until its socket is gone.
   bool stop(const std::shared_ptr<rtm::upstream::slack::session>& s) {
@@ -261,12 +288,12 @@ TEST_CASE("slack: a server that stops answering is replaced within ping_timeout"
   REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
   upstream.command(R"({"cmd":"blackhole","on":true})");
   const auto since = std::chrono::steady_clock::now();
-  // ping_timeout 2 s, checked every second, then a close that the silent peer never answers (forced after the
-  // transport's grace) and a back-off of at most 1 s.
+  // ping_timeout 2 s, checked every second, then the TCP connection is dropped at once (a silent peer would not
+  // answer a close handshake) and a back-off of at most 1 s.
   REQUIRE(rtm::test::eventually([&] { return upstream.stat("connect_calls", "xoxb-good") == 2; }, 10s));
   const auto took = std::chrono::steady_clock::now() - since;
   CHECK(took >= 1500ms);
-  CHECK(took <= 7s);
+  CHECK(took <= 4500ms);
   upstream.command(R"({"cmd":"blackhole","on":false})");
   CHECK(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
   CHECK(upstream.stat("max_live", "xoxb-good") == 1);
@@ -318,4 +345,171 @@ TEST_CASE("slack: an expired URL and transient rtm.connect errors are retried th
   CHECK(upstream.stat("connect_calls", "xoxb-good") == 4);
   CHECK(upstream.stat("max_live", "xoxb-good") == 1);
   CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: 100 cut/reconnect cycles: every event of a live socket arrives once, in order; one socket at most") {
+  // After hello each socket gets 5 events and a FIN once they are written; the 101st socket stays.
+  constexpr int cycles = 100;
+  constexpr int per_cycle = 5;
+  rtm::test::node_fixture upstream("slack_server.js", {"--token", "xoxb-good:T0001", "--cycle",
+                                                       std::to_string(per_cycle), "--cycles", std::to_string(cycles)});
+  recording_sink sink;
+  loop l;
+  auto cfg = slack_config("slack-main", "http://127.0.0.1:" + std::to_string(upstream.port) + "/api/", "xoxb-good");
+  cfg.reconnect = {5ms, 20ms, 0.5};
+  const auto started = std::chrono::steady_clock::now();
+  auto s = l.start(cfg, sink);
+  REQUIRE(upstream.wait_count("CYCLE ", cycles, 90s));
+  MESSAGE(cycles
+          << " cycles took "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+          << " ms");
+  REQUIRE(rtm::test::eventually([&] { return sink.event_count() >= cycles * per_cycle; }, 10s));
+  std::this_thread::sleep_for(200ms);
+  const auto events = sink.events();
+  CHECK(events.size() == cycles * per_cycle);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string expected = R"({"type":"message","text":"cycle event","cycle":)" +
+                                 std::to_string(i / per_cycle + 1) + R"(,"seq":)" + std::to_string(i % per_cycle) + "}";
+    REQUIRE_MESSAGE(events[i].payload == expected, "event " << i);
+  }
+  CHECK(sink.dead_letters().empty());
+  const std::string stats = upstream.command(R"({"cmd":"stats"})", "STATS ");
+  CHECK_MESSAGE(stats.find(R"("max_live":{"xoxb-good":1})") != std::string::npos, stats);
+  CHECK_MESSAGE(stats.find(R"("live":{"xoxb-good":1})") != std::string::npos, stats);
+  CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: size limits") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto cfg = slack_config("slack-main", upstream.api_url(), "xoxb-good");
+  cfg.limits.max_frame_size = 1024 * 1024;
+  cfg.limits.max_event_size = 32 * 1024;
+  rtm::test::stderr_capture log;
+  auto s = l.start(cfg, sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+
+  // Within the frame limit, above the event limit: dead-lettered with its first 64 KiB, the socket stays.
+  upstream.command(R"({"cmd":"big","size":100000})");
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"after\"}"})");
+  REQUIRE(rtm::test::eventually([&] { return sink.event_count() == 1 && sink.dead_letters().size() == 1; }, 5s));
+  auto dead = sink.dead_letter_details();
+  CHECK(dead[0].reason == "event_too_large");
+  CHECK(dead[0].raw.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(dead[0].raw.rfind(R"({"type":"message","text":"xxx)", 0) == 0);
+  CHECK(dead[0].original_size == 100000);
+  CHECK(dead[0].detail.find("100000 bytes exceeds limits.max_event_size (32768 bytes)") != std::string::npos);
+  CHECK(sink.events()[0].payload == R"({"type":"message","text":"after"})");
+  CHECK(upstream.stat("connect_calls", "xoxb-good") == 1);
+
+  // Above the frame limit: refused unread, which costs the socket; dead-lettered, counted, logged, replaced.
+  upstream.command(R"({"cmd":"big","size":2000000})");
+  REQUIRE(rtm::test::eventually([&] { return sink.dead_letters().size() == 2; }, 10s));
+  dead = sink.dead_letter_details();
+  CHECK(dead[1].reason == "frame_too_large");
+  CHECK(dead[1].raw.empty());
+  CHECK(dead[1].detail.find("larger than limits.max_frame_size (1048576 bytes)") != std::string::npos);
+  REQUIRE(rtm::test::eventually(
+      [&] { return upstream.stat("connect_calls", "xoxb-good") == 2 && upstream.stat("live", "xoxb-good") == 1; },
+      10s));
+  CHECK(l.reconnects("slack-main", "frame_too_large") == 1);
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"again\"}"})");
+  CHECK(rtm::test::eventually([&] { return sink.event_count() == 2; }, 5s));
+  CHECK(upstream.stat("max_live", "xoxb-good") == 1);
+  CHECK_MESSAGE(
+      log.lines_with({"warn connection=slack-main ", "limits.max_frame_size (1048576 bytes)", "frame_too_large"})
+              .size() == 1,
+      log.text());
+  CHECK(l.stop(s));
+}
+
+TEST_CASE("slack: TLS peer and host name verification, for rtm.connect over HTTPS and for the wss:// socket") {
+  rtm::test::temp_pki pki;
+  SUBCASE("rtm.connect: a certificate from an unknown CA is refused by default") {
+    slack_fixture upstream({"xoxb-good:T0001"}, {"--tls-cert", pki.good_cert, "--tls-key", pki.good_key});
+    rtm::test::stderr_capture log;
+    recording_sink sink;
+    loop l;
+    auto s = l.start(slack_config("slack-main", upstream.https_api_url(), "xoxb-good"), sink);
+    REQUIRE(rtm::test::eventually([&] { return l.reconnects("slack-main", "rtm_connect_error") >= 1; }, 10s));
+    CHECK(upstream.stat("connect_calls", "xoxb-good") == 0);  // refused before any HTTP was exchanged
+    CHECK_MESSAGE(!log.lines_with({"connection=slack-main ", "rtm.connect failed", "certificate"}).empty(), log.text());
+    CHECK(l.stop(s));
+  }
+  SUBCASE("rtm.connect: a certificate for another host name is refused, even from the trusted CA") {
+    slack_fixture upstream({"xoxb-good:T0001"}, {"--tls-cert", pki.other_cert, "--tls-key", pki.other_key});
+    recording_sink sink;
+    loop l;
+    auto cfg = slack_config("slack-main", upstream.https_api_url(), "xoxb-good");
+    cfg.tls.ca_file = pki.ca_cert;
+    auto s = l.start(cfg, sink);
+    REQUIRE(rtm::test::eventually([&] { return l.reconnects("slack-main", "rtm_connect_error") >= 1; }, 10s));
+    CHECK(upstream.stat("connect_calls", "xoxb-good") == 0);
+    CHECK(l.stop(s));
+  }
+  SUBCASE("accepted with tls.ca_file, for both") {
+    slack_fixture upstream({"xoxb-good:T0001"}, {"--tls-cert", pki.good_cert, "--tls-key", pki.good_key});
+    recording_sink sink;
+    loop l;
+    auto cfg = slack_config("slack-main", upstream.https_api_url(), "xoxb-good");
+    cfg.tls.ca_file = pki.ca_cert;
+    auto s = l.start(cfg, sink);
+    REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+    upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"text\":\"over tls\"}"})");
+    CHECK(rtm::test::eventually([&] { return sink.event_count() == 1; }, 5s));
+    CHECK(l.stop(s));
+  }
+  SUBCASE("the wss:// socket: a certificate from an unknown CA is refused although rtm.connect was trusted") {
+    slack_fixture upstream({"xoxb-good:T0001"},
+                           {"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--socket-tls-cert", pki.rogue_cert,
+                            "--socket-tls-key", pki.rogue_key});
+    rtm::test::stderr_capture log;
+    recording_sink sink;
+    loop l;
+    auto cfg = slack_config("slack-main", upstream.https_api_url(), "xoxb-good");
+    cfg.tls.ca_file = pki.ca_cert;
+    auto s = l.start(cfg, sink);
+    REQUIRE(rtm::test::eventually([&] { return upstream.stat("connect_calls", "xoxb-good") >= 2; }, 10s));
+    CHECK(upstream.stat("max_live", "xoxb-good") == 0);
+    CHECK_MESSAGE(!log.lines_with({"connection=slack-main ", "certificate was refused"}).empty(), log.text());
+    CHECK(l.stop(s));
+  }
+  SUBCASE("the wss:// socket: a certificate for another host name is refused") {
+    slack_fixture upstream({"xoxb-good:T0001"},
+                           {"--tls-cert", pki.good_cert, "--tls-key", pki.good_key, "--socket-tls-cert", pki.other_cert,
+                            "--socket-tls-key", pki.other_key});
+    recording_sink sink;
+    loop l;
+    auto cfg = slack_config("slack-main", upstream.https_api_url(), "xoxb-good");
+    cfg.tls.ca_file = pki.ca_cert;
+    auto s = l.start(cfg, sink);
+    REQUIRE(rtm::test::eventually([&] { return upstream.stat("connect_calls", "xoxb-good") >= 2; }, 10s));
+    CHECK(upstream.stat("max_live", "xoxb-good") == 0);
+    CHECK(l.stop(s));
+  }
+  SUBCASE("tls.verify false accepts both, with a warning naming the connection at every connect") {
+    slack_fixture upstream({"xoxb-good:T0001"},
+                           {"--tls-cert", pki.other_cert, "--tls-key", pki.other_key, "--socket-tls-cert",
+                            pki.rogue_cert, "--socket-tls-key", pki.rogue_key});
+    rtm::test::stderr_capture log;
+    recording_sink sink;
+    loop l;
+    auto cfg = slack_config("slack-main", upstream.https_api_url(), "xoxb-good");
+    cfg.tls.verify = false;
+    auto s = l.start(cfg, sink);
+    for (long round = 1; round <= 3; ++round) {
+      REQUIRE(rtm::test::eventually(
+          [&] {
+            return upstream.stat("connect_calls", "xoxb-good") == round && upstream.stat("live", "xoxb-good") == 1;
+          },
+          10s));
+      if (round < 3) {
+        upstream.command(R"({"cmd":"destroy"})");
+      }
+    }
+    CHECK_MESSAGE(log.lines_with({"warn connection=slack-main ", "tls.verify: false"}).size() == 3, log.text());
+    CHECK(l.stop(s));
+  }
 }
