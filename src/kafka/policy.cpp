@@ -20,6 +20,11 @@ delivery_outcome classify_delivery(rd_kafka_resp_err_t err) noexcept {
 }
 
 std::string failure_reason(rd_kafka_resp_err_t err) {
+  if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    // A missing topic fails the records librdkafka queued for it with the broker's UNKNOWN_TOPIC_OR_PART and
+    // refuses later ones at once with the local _UNKNOWN_TOPIC: one situation, so one reason for dashboards.
+    return "unknown_topic";
+  }
   std::string_view name = rd_kafka_err2name(err);
   while (!name.empty() && name.front() == '_') {
     name.remove_prefix(1);

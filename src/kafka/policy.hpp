@@ -22,7 +22,8 @@ enum class delivery_outcome {
 
 // A short snake_case reason for a failed delivery, for the `rtm-error` header and the `reason` metrics label:
 // librdkafka's error name in lower case without its leading '_' (e.g. "msg_size_too_large", "msg_timed_out",
-// "topic_authorization_failed", "unknown_topic"). A finite set, since it comes from the error enum.
+// "topic_authorization_failed", "unknown_topic"). A finite set, since it comes from the error enum. The broker's
+// UNKNOWN_TOPIC_OR_PART is "unknown_topic" too.
 [[nodiscard]] std::string failure_reason(rd_kafka_resp_err_t err);
 
 // Rate limit for producer re-creation after fatal errors: a producer that keeps dying (e.g. librdkafka 2.0.2's

@@ -269,7 +269,11 @@ rd_kafka_resp_err_t producer::produce(const outgoing_record& rec) noexcept {
     return RD_KAFKA_RESP_ERR_NO_ERROR;
   }
   rd_kafka_headers_destroy(headers);
-  const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+  // After a fatal error librdkafka refuses every record with the fatal error's own code (e.g.
+  // OUT_OF_ORDER_SEQUENCE_NUMBER), which says nothing about the record: report it as __FATAL so the record waits for
+  // the next producer instead of being dead-lettered (the error callback with the fatal error may still be queued).
+  const rd_kafka_resp_err_t code =
+      rd_kafka_error_is_fatal(error) != 0 ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_error_code(error);
   rd_kafka_error_destroy(error);
   return code;
 }

@@ -104,8 +104,9 @@ class producer : public std::enable_shared_from_this<producer> {
   producer& operator=(producer&&) = delete;
   ~producer();
 
-  // Hands one record to librdkafka (never blocks). NO_ERROR, __QUEUE_FULL (retry after serving), __FATAL / __STATE
-  // (the handle is dead), or a permanent error for this record (e.g. MSG_SIZE_TOO_LARGE).
+  // Hands one record to librdkafka (never blocks). NO_ERROR, __QUEUE_FULL (retry after serving), __FATAL (the handle
+  // raised a fatal error, whatever its code) / __STATE (closed), or a permanent error for this record (e.g.
+  // MSG_SIZE_TOO_LARGE).
   [[nodiscard]] rd_kafka_resp_err_t produce(const outgoing_record& rec) noexcept;
 
   // Serves the main queue now (rd_kafka_poll(rk, 0) until empty, bounded per call), then tells the listener.

@@ -16,6 +16,7 @@ using clock = std::chrono::steady_clock;
 
 constexpr std::string_view json_content = "application/json";
 constexpr std::string_view raw_content = "application/octet-stream";
+constexpr std::chrono::seconds missing_topic_report_interval{60};
 
 // A dead letter's value is cut so that, with its key, headers and the protocol overhead, it still fits within the
 // producer's message.max.bytes: a dead letter that is too large to send would only be lost as well.
@@ -301,6 +302,9 @@ void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail
     const std::string reason = failure_reason(err);
     if (r.kind == record_kind::event) {
       metrics_.event_failed(connection, reason);
+      if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        report_missing_topic(connection, r.topic_c_str(), reason);
+      }
       log::warn(connection, "kafka: event ", r.field(record_field::event), " for topic ", r.topic_c_str(),
                 " failed permanently (", detail, "); dead-lettered to ", dead_letter_topic_);
       record& dl = append_record();  // `r` stays valid: std::map keeps references on insertion
@@ -324,6 +328,28 @@ void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail
     log::error(connection, "kafka: cannot dead-letter a failed record: ", e.what());
   }
   complete(r);
+}
+
+void publisher::report_missing_topic(std::string_view connection, std::string_view topic, std::string_view reason) {
+  // Once per topic and minute at error level: the per-event warnings say what happened to each event, this says
+  // what the operator has to do. Bounded: topic names come from templates that upstream data fills in.
+  const auto now = clock::now();
+  const auto it = missing_topics_.find(topic);
+  if (it != missing_topics_.end() && now - it->second < missing_topic_report_interval) {
+    return;
+  }
+  if (it != missing_topics_.end()) {
+    it->second = now;
+  } else {
+    if (missing_topics_.size() >= tuning_.topic_cache_limit) {
+      missing_topics_.clear();
+    }
+    missing_topics_.emplace(std::string(topic), now);
+  }
+  log::error(connection, "kafka: topic ", topic,
+             " does not exist and is not created automatically (the broker's auto.create.topics.enable or "
+             "kafka.properties allow.auto.create.topics is off); its events are dead-lettered to ",
+             dead_letter_topic_, " with rtm-error ", reason, ": create the topic or change kafka.topic/kafka.routes");
 }
 
 void publisher::update_state() noexcept {

@@ -152,6 +152,7 @@ class publisher final : public upstream::sink, private producer_listener {
   [[nodiscard]] rd_kafka_resp_err_t produce(record& r) noexcept;
   void complete(record& r) noexcept;
   void fail(record& r, rd_kafka_resp_err_t err, std::string_view detail) noexcept;
+  void report_missing_topic(std::string_view connection, std::string_view topic, std::string_view reason);
   void update_state() noexcept;
   void schedule_recreate(const std::string& reason) noexcept;
   void recreate(const std::string& reason) noexcept;
@@ -185,6 +186,8 @@ class publisher final : public upstream::sink, private producer_listener {
   std::size_t in_flight_ = 0;
   std::size_t in_flight_bytes_ = 0;
   std::string id_scratch_;
+  // Topics found missing (auto-creation off), with when the operator was last told.
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> missing_topics_;
 
   bool paused_ = false;
   // Set when librdkafka answers QUEUE_FULL: upstream resumes only once at most this many records are in flight

@@ -8,15 +8,39 @@
 #include <set>
 #include <string>
 
-#include "daemon_harness.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/murmur2.hpp"
+#include "support/daemon.hpp"
 #include "support/kcat.hpp"
 #include "support/process.hpp"
 
 using namespace std::chrono_literals;
-using rtm::test::child_process;
-using namespace rtm::test::daemon;
+
+namespace {
+
+using rtm::test::acme_connection;
+using rtm::test::acme_upstream;
+using rtm::test::daemon_process;
+using rtm::test::fixture;
+using rtm::test::http_get;
+using rtm::test::metric_sum;
+
+std::string json_field(const std::string& json, const std::string& field) {
+  const auto at = json.find("\"" + field + "\":\"");
+  REQUIRE_MESSAGE(at != std::string::npos, field << " in " << json);
+  const auto start = at + field.size() + 4;
+  return json.substr(start, json.find('"', start) - start);
+}
+
+// The envelope's `data`: everything after "data": up to the envelope's closing brace.
+std::string data_of(const std::string& envelope) {
+  const auto at = envelope.find(",\"data\":");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(envelope.back() == '}');
+  return envelope.substr(at + 8, envelope.size() - at - 9);
+}
+
+}  // namespace
 
 TEST_CASE("daemon: seed events land with the contract's key, headers, envelope and Java partition") {
   rtm::kafka::embedded_cluster cluster;

@@ -10,14 +10,19 @@
 #include <utility>
 #include <vector>
 
-#include "daemon_harness.hpp"
 #include "kafka/embedded_cluster.hpp"
+#include "support/daemon.hpp"
 #include "support/kcat.hpp"
 #include "support/process.hpp"
 
 using namespace std::chrono_literals;
+using rtm::test::acme_connection;
+using rtm::test::acme_upstream;
 using rtm::test::child_process;
-using namespace rtm::test::daemon;
+using rtm::test::daemon_process;
+using rtm::test::fixture;
+using rtm::test::http_get;
+using rtm::test::metric_sum;
 
 namespace {
 
@@ -35,15 +40,9 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
   return {*code, rtm::test::read_file(dir.file("out")) + rtm::test::read_file(dir.file("err"))};
 }
 
-// The HTTP status code curl saw (000 when nothing answered).
-std::string http_status(const std::string& url) {
-  rtm::test::temp_dir dir;
-  child_process::options opts;
-  opts.argv = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", url};
-  opts.stdout_file = dir.file("code");
-  child_process curl(std::move(opts));
-  REQUIRE(curl.wait(10s).has_value());
-  return rtm::test::read_file(dir.file("code"));
+// The HTTP status code of a GET (0 when nothing answered).
+int http_status(const std::string& url) {
+  return rtm::test::http_fetch(url).status;
 }
 
 std::string slack_connection(const std::string& name, const std::string& port, const std::string& token_env) {
@@ -128,8 +127,8 @@ TEST_CASE("metrics: /metrics passes promtool, carries librdkafka's figures; /hea
   CHECK_MESSAGE(code == 0, "promtool check metrics:\n" << output << "\non:\n" << text);
   CHECK(output.empty());  // no lint warnings either
 
-  CHECK(http_status(base + "/healthz") == "200");
-  CHECK(http_status(base + "/readyz") == "200");
+  CHECK(http_status(base + "/healthz") == 200);
+  CHECK(http_status(base + "/readyz") == 200);
 
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == 0);
@@ -207,8 +206,8 @@ TEST_CASE("secrets: distinctive secrets never reach logs (text, JSON), metrics, 
     REQUIRE_MESSAGE(d.log_has("invalid_auth", 30s), d.log());
     REQUIRE_MESSAGE(acme.wait_event("AUTH acme-id2 refused", 30s), d.log());
     // Two connections are refused: alive, not ready.
-    CHECK(http_status(base + "/healthz") == "200");
-    CHECK(http_status(base + "/readyz") == "503");
+    CHECK(http_status(base + "/healthz") == 200);
+    CHECK(http_status(base + "/readyz") == 503);
     acme.command(R"({"cmd":"emit","event":"message:updated","payload":"{\"team_id\":\"T1\",\"n\":1}"})");
     acme.command(R"({"cmd":"raw","frame":"42[broken"})");
     acme.command(R"({"cmd":"emit","event":"message:updated","payload":"{\"n\":2}"})");

@@ -25,6 +25,7 @@ TEST_CASE("policy: failure reasons are short snake_case words") {
   CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) == "msg_timed_out");
   CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) == "topic_authorization_failed");
   CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) == "unknown_topic");
+  CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) == "unknown_topic");
   CHECK(rtm::kafka::failure_reason(RD_KAFKA_RESP_ERR_INVALID_RECORD) == "invalid_record");
 }
 
