@@ -291,6 +291,18 @@ TEST_CASE("ws client: failures to open are reported once, with the reason") {
     REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
     CHECK(h.events().closes().front().error.find("HTTP 403") != std::string::npos);
   }
+  SUBCASE("a single-use URL: the error names the origin, never the path that is the credential") {
+    auto opts = options_for(url(server, "/reject") + "?ticket=5ecret-t1cket-0042");
+    opts.url_path_is_secret = true;
+    harness h(opts);
+    h.with_client([](ws::client& c) { c.open(); });
+    REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
+    const std::string error = h.events().closes().front().error;
+    CHECK_MESSAGE(error.find("HTTP 403") != std::string::npos, error);
+    CHECK_MESSAGE(error.find("ws://127.0.0.1:" + std::to_string(server.port) + "/") != std::string::npos, error);
+    CHECK_MESSAGE(error.find("5ecret-t1cket") == std::string::npos, error);
+    CHECK_MESSAGE(error.find("/reject") == std::string::npos, error);
+  }
   SUBCASE("a server that accepts TCP and never answers: open timeout") {
     auto opts = options_for("ws://127.0.0.1:" + *blackhole + "/");
     opts.open_timeout = 500ms;

@@ -131,6 +131,7 @@ void session::open_socket(const std::string& url) {
   state_ = state::opening;
   ws::options opts;
   opts.url = url;
+  opts.url_path_is_secret = true;  // a single-use ticket: whoever reads it first owns the session
   opts.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   opts.open_timeout = open_timeout;
   opts.max_message_size = cfg_.limits.max_frame_size;

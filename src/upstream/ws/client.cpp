@@ -110,7 +110,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       start();
     } catch (const std::exception& e) {
       release_and_drop();
-      fail_soon("cannot open " + opts_.url + ": " + e.what());
+      fail_soon("cannot open " + display_url() + ": " + e.what());
     }
   }
 
@@ -133,7 +133,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     }
     connection_ptr con = endpoint_->get_connection(opts_.url, ec);
     if (ec || !con) {
-      fail_soon("cannot connect to " + opts_.url + ": " + (ec ? ec.message() : std::string("invalid URL")));
+      fail_soon("cannot connect to " + display_url() + ": " + (ec ? ec.message() : std::string("invalid URL")));
       return;
     }
     for (const auto& [name, value] : opts_.headers) {
@@ -427,11 +427,21 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
                " ms; the connection was dropped");
   }
 
+  // The URL as error texts show it: whole, or only its origin when the path is a credential.
+  [[nodiscard]] std::string display_url() const {
+    if (!opts_.url_path_is_secret) {
+      return opts_.url;
+    }
+    const auto authority = opts_.url.find("://");
+    const auto path = authority == std::string::npos ? std::string::npos : opts_.url.find('/', authority + 3);
+    return opts_.url.substr(0, path) + "/(single-use path not shown)";
+  }
+
   [[nodiscard]] std::string describe_failure() const {
     if (!con_) {
       return "the WebSocket failed to open";
     }
-    std::string text = "cannot open " + opts_.url + ": ";
+    std::string text = "cannot open " + display_url() + ": ";
     const auto ec = con_->get_ec();
     const auto transport = con_->get_transport_ec();
     text += ec ? ec.message() : std::string("connection failed");

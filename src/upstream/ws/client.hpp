@@ -29,6 +29,8 @@ inline constexpr int message_too_big = 1009;
 
 struct options {
   std::string url;                                           // ws://host[:port]/path?query or wss://...
+  // The path and query are a credential (Slack's single-use rtm.connect URL): error texts show only the origin.
+  bool url_path_is_secret = false;
   std::vector<std::pair<std::string, std::string>> headers;  // extra handshake request headers
   tls_options tls;
   std::string user_agent;  // empty: "rtm-bridge"
