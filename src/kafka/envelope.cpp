@@ -1,7 +1,9 @@
 #include "kafka/envelope.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <ctime>
 
 #include "util/json_writer.hpp"
@@ -29,20 +31,13 @@ void put_digits(char* end, std::uint64_t value, int width) noexcept {
 }
 
 void append_unsigned(std::string& out, std::uint64_t value, int min_width) {
-  std::array<char, 24> buf{};
-  char* const end = buf.data() + buf.size();
-  char* p = end;
-  int width = 0;
-  do {
-    *--p = static_cast<char>('0' + value % 10);
-    value /= 10;
-    ++width;
-  } while (value != 0);
-  while (width < min_width) {
-    *--p = '0';
-    ++width;
+  std::array<char, 24> digits{};
+  const auto res = std::to_chars(digits.data(), digits.data() + digits.size(), value);  // cannot fail: 20 digits max
+  const auto width = static_cast<int>(res.ptr - digits.data());
+  if (width < min_width) {
+    out.append(static_cast<std::size_t>(min_width - width), '0');
   }
-  out.append(p, static_cast<std::size_t>(end - p));
+  out.append(digits.data(), static_cast<std::size_t>(width));
 }
 
 void append_signed(std::string& out, std::int64_t value) {
@@ -70,26 +65,43 @@ void append_timestamp(std::string& out, std::chrono::system_clock::time_point tp
   }
   const std::int64_t seconds = floor_div(micros, 1000000);
   const auto fraction = static_cast<std::uint64_t>(micros - seconds * 1000000);
-  const auto t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) {
-    // Cannot happen for the clamped range on a 64-bit time_t; keep the output well-formed anyway.
-    tm = std::tm{};
-    tm.tm_year = 70;
-    tm.tm_mday = 1;
+  // "YYYY-MM-DDTHH:MM:SS" changes once a second while events arrive by the thousand: each thread keeps the text of
+  // the last second it formatted, so gmtime_r() runs once per second and thread rather than once per event.
+  struct second_text {
+    std::int64_t seconds = 0;
+    bool valid = false;
+    std::array<char, 19> text{};
+  };
+  thread_local second_text cache;
+  if (!cache.valid || cache.seconds != seconds) {
+    const auto t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    if (gmtime_r(&t, &tm) == nullptr) {
+      // Cannot happen for the clamped range on a 64-bit time_t; keep the output well-formed anyway.
+      tm = std::tm{};
+      tm.tm_year = 70;
+      tm.tm_mday = 1;
+    }
+    std::array<char, 19> buf{'0', '0', '0', '0', '-', '0', '0', '-', '0', '0',
+                             'T', '0', '0', ':', '0', '0', ':', '0', '0'};
+    const int year = tm.tm_year + 1900;  // 0..9999 after the clamping above
+    const int month = tm.tm_mon + 1;
+    put_digits(buf.data() + 4, static_cast<std::uint64_t>(year), 4);
+    put_digits(buf.data() + 7, static_cast<std::uint64_t>(month), 2);
+    put_digits(buf.data() + 10, static_cast<std::uint64_t>(tm.tm_mday), 2);
+    put_digits(buf.data() + 13, static_cast<std::uint64_t>(tm.tm_hour), 2);
+    put_digits(buf.data() + 16, static_cast<std::uint64_t>(tm.tm_min), 2);
+    put_digits(buf.data() + 19, static_cast<std::uint64_t>(tm.tm_sec), 2);
+    cache.text = buf;
+    cache.seconds = seconds;
+    cache.valid = true;
   }
-  // "YYYY-MM-DDTHH:MM:SS.ffffffZ", filled right to left into a fixed buffer: no allocation beyond `out` growing.
-  std::array<char, timestamp_length> buf{'0', '0', '0', '0', '-', '0', '0', '-', '0', '0', 'T', '0', '0', ':',
-                                         '0', '0', ':', '0', '0', '.', '0', '0', '0', '0', '0', '0', 'Z'};
-  const int year = tm.tm_year + 1900;  // 0..9999 after the clamping above
-  const int month = tm.tm_mon + 1;
-  put_digits(buf.data() + 4, static_cast<std::uint64_t>(year), 4);
-  put_digits(buf.data() + 7, static_cast<std::uint64_t>(month), 2);
-  put_digits(buf.data() + 10, static_cast<std::uint64_t>(tm.tm_mday), 2);
-  put_digits(buf.data() + 13, static_cast<std::uint64_t>(tm.tm_hour), 2);
-  put_digits(buf.data() + 16, static_cast<std::uint64_t>(tm.tm_min), 2);
-  put_digits(buf.data() + 19, static_cast<std::uint64_t>(tm.tm_sec), 2);
+  // "YYYY-MM-DDTHH:MM:SS.ffffffZ", the fraction filled right to left: no allocation beyond `out` growing.
+  std::array<char, timestamp_length> buf{};
+  std::copy(cache.text.begin(), cache.text.end(), buf.begin());
+  buf[19] = '.';
   put_digits(buf.data() + 26, fraction, 6);
+  buf[26] = 'Z';
   out.append(buf.data(), buf.size());
 }
 

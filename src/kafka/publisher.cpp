@@ -18,6 +18,14 @@ constexpr std::string_view json_content = "application/json";
 constexpr std::string_view raw_content = "application/octet-stream";
 constexpr std::chrono::seconds missing_topic_report_interval{60};
 
+// Settled records' buffers are kept for the next records, up to as many as may be in flight (the backpressure bound:
+// at full speed the number of outstanding records swings between the low and high water marks, and each new record
+// should find a buffer) and up to this much memory in all. A buffer larger than the per-buffer cap (a rare huge
+// event or dead letter) is freed instead. The kept memory is what those records used at their peak anyway.
+constexpr std::size_t spare_bytes_max_capacity = std::size_t{16} * 1024;
+constexpr std::size_t spare_bytes_max_total = std::size_t{64} << 20U;
+constexpr std::size_t published_counters_limit = 4096;
+
 // A dead letter's value is cut so that, with its key, headers and the protocol overhead, it still fits within the
 // producer's message.max.bytes: a dead letter that is too large to send would only be lost as well.
 std::size_t dead_letter_cap(std::size_t max_message_bytes) noexcept {
@@ -44,6 +52,7 @@ publisher::publisher(boost::asio::io_context& io, const config::kafka_config& cf
   settings_.delivery_timeout = cfg.delivery_timeout;
   settings_.properties = cfg.properties;
   settings_.safety_poll_interval = tune.safety_poll;
+  spare_bytes_.reserve(tune.limits.high_records);
   create_producer();
 }
 
@@ -125,6 +134,7 @@ void publisher::on_event(const upstream::event& ev) noexcept {
     }
     const std::string& topic = router_.resolve(ev);
     record& r = append_record();
+    give_spare_bytes(r);
     try {
       build_event_record(r, ev, topic, next_event_sequence(), id_scratch_);
     } catch (const std::exception&) {
@@ -167,8 +177,44 @@ void publisher::count_failure(std::string_view connection, std::string_view reas
   }
 }
 
+void publisher::give_spare_bytes(record& r) noexcept {
+  if (!spare_bytes_.empty()) {
+    spare_bytes_total_ -= spare_bytes_.back().capacity();
+    r.recycle_bytes(std::move(spare_bytes_.back()));
+    spare_bytes_.pop_back();
+  }
+}
+
+void publisher::keep_spare_bytes(std::string bytes) noexcept {
+  if (spare_bytes_.size() < spare_bytes_.capacity() && bytes.capacity() <= spare_bytes_max_capacity &&
+      spare_bytes_total_ + bytes.capacity() <= spare_bytes_max_total) {
+    spare_bytes_total_ += bytes.capacity();
+    spare_bytes_.push_back(std::move(bytes));  // within the reserved capacity: no allocation
+  }
+}
+
+void publisher::count_published(const record& r) {
+  const std::string_view connection = r.field(record_field::connection);
+  const std::string_view topic = r.field(record_field::topic);
+  counter_key_.assign(connection);
+  counter_key_ += ' ';
+  counter_key_ += topic;
+  if (const auto it = published_counters_.find(std::string_view(counter_key_)); it != published_counters_.end()) {
+    it->second.increment();
+    return;
+  }
+  if (published_counters_.size() >= published_counters_limit) {
+    metrics_.event_published(connection, topic);
+    return;
+  }
+  metrics::counter c = metrics_.published_counter(connection, topic);
+  published_counters_.emplace(counter_key_, c);
+  c.increment();
+}
+
 void publisher::accept_dead_letter(const upstream::dead_letter& dl) {
   record& r = append_record();
+  give_spare_bytes(r);
   try {
     build_dead_letter_record(r, dl, dead_letter_topic_, max_dead_letter_value_);
   } catch (const std::exception&) {
@@ -289,6 +335,9 @@ void publisher::complete(record& r) noexcept {
     // A retired handle still being destroyed may read these bytes; retire_producer() reserved the room, so this
     // push_back does not allocate.
     graveyard_.push_back(std::move(bytes));
+  } else {
+    // librdkafka is done with them (delivery reported, or never handed over): reuse them for the next record.
+    keep_spare_bytes(std::move(bytes));
   }
   // Settled records leave at once, wherever they are: one record stuck in flight must not hold back the memory of
   // everything settled after it.
@@ -406,7 +455,7 @@ void publisher::on_delivery(std::uint32_t generation, const delivery_report& rep
       brokers_down_since_.reset();
       if (r->kind == record_kind::event) {
         try {
-          metrics_.event_published(r->field(record_field::connection), r->topic_c_str());
+          count_published(*r);
           metrics_.publish_latency(std::chrono::duration<double>(clock::now() - r->received_steady).count());
         } catch (const std::exception& e) {
           log::error(r->field(record_field::connection), "kafka: cannot count a delivery: ", e.what());

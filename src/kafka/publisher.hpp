@@ -10,10 +10,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
@@ -21,11 +23,8 @@
 #include "kafka/producer.hpp"
 #include "kafka/record.hpp"
 #include "kafka/router.hpp"
+#include "metrics/registry.hpp"
 #include "upstream/event.hpp"
-
-namespace rtm::metrics {
-class registry;
-}
 
 // The publishing side of the bridge: upstream events in, Kafka records out, nothing lost on the way.
 //
@@ -145,6 +144,9 @@ class publisher final : public upstream::sink, private producer_listener {
   [[nodiscard]] std::uint64_t first_seq() const noexcept;
   [[nodiscard]] record* find(std::uint64_t seq) noexcept;
   void accept_dead_letter(const upstream::dead_letter& dl);
+  void give_spare_bytes(record& r) noexcept;
+  void keep_spare_bytes(std::string bytes) noexcept;
+  void count_published(const record& r);
   void count_failure(std::string_view connection, std::string_view reason) noexcept;
 
   void create_producer();
@@ -179,7 +181,21 @@ class publisher final : public upstream::sink, private producer_listener {
   std::size_t max_dead_letter_value_ = 0;
 
   // Every unsettled record (waiting or in flight), by sequence number: the order of production and re-production.
-  std::map<std::uint64_t, record> records_;
+  // The map's nodes come from a pool that keeps the nodes of settled records for the next ones (declared first: it
+  // outlives the map), and settled records' byte buffers wait in spare_bytes_ for the next record: once both have
+  // grown to the peak number of outstanding records, accepting and settling records allocates nothing.
+  std::pmr::unsynchronized_pool_resource record_pool_;
+  std::pmr::map<std::uint64_t, record> records_{&record_pool_};
+  std::vector<std::string> spare_bytes_;  // capacity reserved up front (tuning::limits.high_records), never grown
+  std::size_t spare_bytes_total_ = 0;     // their capacities, summed
+  // rtm_bridge_events_published_total handles by "connection topic" (neither contains a space), so a delivery
+  // report costs a hash lookup instead of a lookup by two labels. Bounded; past the bound the registry is asked.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, metrics::counter, key_hash, std::equal_to<>> published_counters_;
+  std::string counter_key_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t cursor_ = 1;  // the first record that may still need producing
   std::size_t waiting_ = 0;

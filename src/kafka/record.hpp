@@ -51,6 +51,13 @@ class record {
   [[nodiscard]] const char* topic_c_str() const noexcept { return bytes_.data() + offsets_[topic_index]; }
   [[nodiscard]] std::size_t byte_size() const noexcept { return bytes_.capacity(); }
 
+  // Takes a buffer (its contents are discarded) whose capacity the next builder reuses: a settled record's buffer
+  // can serve the next record without a new allocation.
+  void recycle_bytes(std::string&& buffer) noexcept {
+    bytes_ = std::move(buffer);
+    bytes_.clear();
+  }
+
   // Releases the bytes (a tombstone keeps only the bookkeeping). Returns them so the caller can keep them alive a
   // while longer if librdkafka may still reference them.
   std::string release_bytes() noexcept;

@@ -68,6 +68,22 @@ void registry::bump(counter_map& map, std::string_view a, std::string_view b) {
   map.emplace(key{std::string(a), std::string(b)}, 1);
 }
 
+std::uint64_t& registry::slot(counter_map& map, std::string_view a, std::string_view b) {
+  const auto it = map.find(key_view(a, b));
+  if (it != map.end()) {
+    return it->second;
+  }
+  return map.emplace(key{std::string(a), std::string(b)}, 0).first->second;
+}
+
+counter registry::received_counter(std::string_view connection, std::string_view event) {
+  return counter(&slot(received_, connection, event), &received_sum_);
+}
+
+counter registry::published_counter(std::string_view connection, std::string_view topic) {
+  return counter(&slot(published_, connection, topic), &published_sum_);
+}
+
 std::uint64_t registry::lookup(const counter_map& map, std::string_view a, std::string_view b) {
   const auto it = map.find(key_view(a, b));
   return it == map.end() ? 0 : it->second;
@@ -114,10 +130,9 @@ void registry::forget_connection(std::string_view connection) {
 }
 
 void registry::publish_latency(double seconds) noexcept {
-  for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
-    if (seconds <= latency_buckets[i]) {
-      ++latency_counts_[i];
-    }
+  const auto bound = std::lower_bound(latency_buckets.begin(), latency_buckets.end(), seconds);
+  if (bound != latency_buckets.end()) {
+    ++latency_counts_[static_cast<std::size_t>(bound - latency_buckets.begin())];
   }
   ++latency_count_;
   latency_sum_ += seconds;
@@ -171,10 +186,12 @@ std::string registry::render() const {
   out += "rtm_bridge_kafka_queue_messages " + std::to_string(kafka_queue_) + '\n';
   append_header(out, "rtm_bridge_publish_latency_seconds", "Time from upstream receipt to broker acknowledgement.",
                 "histogram");
+  std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+    cumulative += latency_counts_[i];
     out += "rtm_bridge_publish_latency_seconds_bucket{le=\"";
     append_number(out, latency_buckets[i]);
-    out += "\"} " + std::to_string(latency_counts_[i]) + '\n';
+    out += "\"} " + std::to_string(cumulative) + '\n';
   }
   out += "rtm_bridge_publish_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(latency_count_) + '\n';
   out += "rtm_bridge_publish_latency_seconds_sum ";

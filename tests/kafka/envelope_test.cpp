@@ -97,6 +97,19 @@ TEST_CASE("envelope: RFC 3339 microsecond timestamps incl. epoch edge cases") {
   CHECK(out == "1969-12-31T23:59:59.999999Z");
 }
 
+TEST_CASE("envelope: timestamps stay right when consecutive events cross seconds, days and back") {
+  // The date-and-time text is reused within a second: alternate within and across seconds in both directions.
+  CHECK(timestamp(1795419409LL * 1000000 + 1) == "2026-11-23T07:36:49.000001Z");
+  CHECK(timestamp(1795419409LL * 1000000 + 999999) == "2026-11-23T07:36:49.999999Z");
+  CHECK(timestamp(1795419410LL * 1000000) == "2026-11-23T07:36:50.000000Z");
+  CHECK(timestamp(1795419409LL * 1000000 + 5) == "2026-11-23T07:36:49.000005Z");
+  CHECK(timestamp(1795478399LL * 1000000 + 999999) == "2026-11-23T23:59:59.999999Z");
+  CHECK(timestamp(1795478400LL * 1000000) == "2026-11-24T00:00:00.000000Z");
+  CHECK(timestamp(0) == "1970-01-01T00:00:00.000000Z");
+  CHECK(timestamp(0) == "1970-01-01T00:00:00.000000Z");
+  CHECK(timestamp(-1) == "1969-12-31T23:59:59.999999Z");
+}
+
 TEST_CASE("envelope: ids are zero-padded to at least 6 digits, ms floored, sequence process-wide") {
   std::string id;
   rtm::kafka::append_event_id(id, "c", at_micros(1999), 7);

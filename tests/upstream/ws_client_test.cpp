@@ -245,6 +245,21 @@ TEST_CASE("ws client: a peer that trickles byte by byte") {
   }
 }
 
+TEST_CASE("ws client: text frames are checked for UTF-8 across fragments; invalid UTF-8 closes with 1007") {
+  node_fixture server("ws_server.js", {});
+  harness h(options_for(url(server, "/utf8")));
+  h.with_client([](ws::client& c) { c.open(); });
+  REQUIRE(eventually([&h] { return h.events().closes().size() == 1; }, 5s));
+  const auto messages = h.events().messages();
+  REQUIRE(messages.size() == 2);
+  // A code point split between two fragments, and multi-byte sequences after a long ASCII run, both pass.
+  CHECK(messages[0] == "abcdefghijklmnop\xC3\xA9\xE2\x82\xAC");
+  CHECK(messages[1] == std::string(1000, 'a') + "\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80" + std::string(37, 'b'));
+  // The invalid one is not delivered; the connection fails with "invalid frame payload data".
+  CHECK(h.events().closes().front().code == 1007);
+  CHECK(server.wait_line("CLOSED 1007", 5s));
+}
+
 TEST_CASE("ws client: a peer that never answers the close handshake is dropped after the grace") {
   node_fixture server("ws_server.js", {});
   harness h(options_for(url(server, "/deaf")));

@@ -586,16 +586,26 @@ void decoder::decode_event(std::string_view json) noexcept {
         return;
       }
       if (payload_type == od::json_type::object || payload_type == od::json_type::array) {
-        // The raw text is taken here and validated by a second, complete pass below.
         simdjson::error_code error = simdjson::SUCCESS;
         if (payload_type == od::json_type::object) {
+          // The usual case, done in this one pass: every field is validated as it is read (team_id and message are
+          // picked up on the way), and the raw text runs from the '{' to the token after the matching '}'.
+          const char* start = value.raw_json_token().data();
+          const char* end = nullptr;
           od::object object;
           error = value.get_object().get(object);
+          if (!error && !inspect_payload_object(object)) {
+            error = simdjson::TAPE_ERROR;
+          }
           if (!error) {
-            error = object.raw_json().get(payload);
+            error = value.current_location().get(end);
+          }
+          if (!error) {
+            payload = std::string_view(start, static_cast<std::size_t>(end - start));
           }
           kind = json_kind::object;
         } else {
+          // The raw text is taken here and validated by a second, complete pass below.
           od::array inner;
           error = value.get_array().get(inner);
           if (!error) {
@@ -648,10 +658,6 @@ void decoder::decode_event(std::string_view json) noexcept {
   packet_.payload_kind = kind;
   packet_.payload = payload;
   packet_.argument_count = index - 1;
-  if (kind == json_kind::object && !inspect_payload_object()) {
-    fail("bad_json");
-    return;
-  }
   if (kind == json_kind::array) {
     od::document inner;
     if (payload_parser_.iterate(padded(payload)).get(inner) || validate_document(inner)) {
@@ -661,12 +667,7 @@ void decoder::decode_event(std::string_view json) noexcept {
   }
 }
 
-bool decoder::inspect_payload_object() noexcept {
-  od::document doc;
-  od::object object;
-  if (payload_parser_.iterate(padded(packet_.payload)).get(doc) || doc.get_object().get(object)) {
-    return false;
-  }
+bool decoder::inspect_payload_object(od::object& object) noexcept {
   bool seen_team = false;
   bool seen_message = false;
   for (auto field : object) {
@@ -697,7 +698,7 @@ bool decoder::inspect_payload_object() noexcept {
       return false;
     }
   }
-  return at_end(doc);
+  return true;
 }
 
 std::string_view publish_problem(const packet& event) noexcept {

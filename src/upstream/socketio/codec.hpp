@@ -98,12 +98,13 @@ class decoder {
   void decode_connect_error(std::string_view json) noexcept;
   void decode_event(std::string_view json) noexcept;
   void decode_ack(std::string_view json) noexcept;
-  bool inspect_payload_object() noexcept;
+  // Reads an event's payload object field by field: validates every value and picks up team_id and message.
+  bool inspect_payload_object(simdjson::ondemand::object& object) noexcept;
   [[nodiscard]] simdjson::padded_string_view padded(std::string_view inside_buffer) const noexcept;
   void fail(std::string_view reason) noexcept;
 
   simdjson::ondemand::parser parser_;
-  simdjson::ondemand::parser payload_parser_;  // second pass over an event payload: full validation, team_id
+  simdjson::ondemand::parser payload_parser_;  // second pass over an array payload: full validation
   std::unique_ptr<char[]> buffer_;             // the frame, followed by SIMDJSON_PADDING readable bytes
   std::size_t capacity_ = 0;
   std::size_t length_ = 0;

@@ -376,7 +376,8 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
     credential_refused(!p.message.empty() ? p.message : p.payload.empty() ? std::string_view("no details") : p.payload);
     return;
   }
-  if (subscribed(p.event_name)) {
+  event_info& info = info_for(p.event_name);
+  if (info.subscribed) {
     const std::string_view problem = publish_problem(p);
     if (!problem.empty()) {
       dead_letter(problem, raw, received_at);
@@ -390,7 +391,10 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
       ev.payload = p.payload;
       ev.received_at = received_at;
       ev.received_steady = received_steady;
-      metrics_.event_received(name(), p.event_name);
+      if (!info.received) {
+        info.received = metrics_.received_counter(name(), p.event_name);
+      }
+      info.received.increment();
       sink_.on_event(ev);
     }
   }
@@ -670,6 +674,21 @@ bool session::subscribed(std::string_view event_name) const noexcept {
   }
   return std::any_of(cfg_.events.begin(), cfg_.events.end(),
                      [event_name](const std::string& pattern) { return glob_match(pattern, event_name); });
+}
+
+session::event_info& session::info_for(std::string_view event_name) {
+  constexpr std::size_t limit = 256;
+  if (const auto it = event_info_.find(event_name); it != event_info_.end()) {
+    return it->second;
+  }
+  if (event_info_.size() >= limit) {
+    overflow_info_.subscribed = subscribed(event_name);
+    overflow_info_.received = metrics::counter{};  // made afresh for this name if it gets published
+    return overflow_info_;
+  }
+  event_info info;
+  info.subscribed = subscribed(event_name);
+  return event_info_.emplace(std::string(event_name), info).first->second;
 }
 
 double session::random01() noexcept {

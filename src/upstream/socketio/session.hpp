@@ -9,19 +9,17 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
+#include "metrics/registry.hpp"
 #include "upstream/connection.hpp"
 #include "upstream/event.hpp"
 #include "upstream/http/client.hpp"
 #include "upstream/socketio/codec.hpp"
 #include "upstream/ws/client.hpp"
 #include "util/backoff.hpp"
-
-namespace rtm::metrics {
-class registry;
-}
 
 // The Acme RTM upstream: one configured token held over Socket.IO (Engine.IO v4, or v3 with `protocol: 3`), per the
 // contract's "Acme RTM handshake". It reconnects on its own with back-off, and keeps at most one socket per token:
@@ -131,6 +129,12 @@ class session final : public connection, public ws::handler, public std::enable_
   void dead_letter(std::string_view reason, std::string_view raw, std::chrono::system_clock::time_point received_at,
                    std::string_view detail = {}, std::size_t original_size = 0);
   [[nodiscard]] bool subscribed(std::string_view event_name) const noexcept;
+  // What the per-event path needs to know about an event name, looked up once per name instead of once per event.
+  struct event_info {
+    bool subscribed = false;
+    metrics::counter received;  // made at the first event published under this name
+  };
+  [[nodiscard]] event_info& info_for(std::string_view event_name);
   [[nodiscard]] std::chrono::milliseconds dead_bound() const noexcept;
   [[nodiscard]] double random01() noexcept;
   [[nodiscard]] const std::string& name() const noexcept { return cfg_.name; }
@@ -168,6 +172,15 @@ class session final : public connection, public ws::handler, public std::enable_
   std::string pending_reason_;
   retry_kind pending_kind_ = retry_kind::normal;
   std::vector<std::function<void()>> stop_callbacks_;
+
+  // Bounded (a server can invent any number of event names): past the bound, names are looked up each time in
+  // overflow_info_.
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, event_info, name_hash, std::equal_to<>> event_info_;
+  event_info overflow_info_;
 };
 
 }  // namespace rtm::upstream::socketio
