@@ -2,7 +2,9 @@
 // issue, and writes a table to stdout and JSON to --json. Usually run through scripts/bench.
 #include <sys/resource.h>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -19,7 +21,11 @@ namespace {
 
 constexpr const char* usage =
     "usage: rtm-bench --daemon PATH --malloc-counter PATH --work-dir DIR --json FILE [--quick] [--only LIST]\n"
-    "  --only LIST   comma-separated subset of: emitter,throughput,kcat,latency,scale,allocations\n";
+    "                 [--events N] [--warmup N] [--kafka-property NAME=VALUE]...\n"
+    "  --only LIST   comma-separated subset of: emitter,throughput,kcat,latency,scale,allocations\n"
+    "  --events N    events of the emitter, throughput and kcat runs (e.g. a short run under a profiler)\n"
+    "  --warmup N    warm-up events before the throughput window\n"
+    "  --kafka-property NAME=VALUE  a librdkafka setting for the daemon, kcat and the bare producer (repeatable)\n";
 
 // Both this process (emitter sockets) and the daemon (inherits it) hold one descriptor per idle connection.
 void raise_fd_limit() {
@@ -50,6 +56,8 @@ int main(int argc, char** argv) {
   std::string json_path;
   std::string only;
   bool quick = false;
+  std::uint64_t events = 0;  // 0: the mode's default
+  std::uint64_t warmup = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -71,6 +79,23 @@ int main(int argc, char** argv) {
       only = value();
     } else if (arg == "--quick") {
       quick = true;
+    } else if (arg == "--kafka-property") {
+      const std::string text = value();
+      const auto eq = text.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "rtm-bench: --kafka-property needs NAME=VALUE\n%s", usage);
+        return 64;
+      }
+      settings.kafka_properties.emplace_back(text.substr(0, eq), text.substr(eq + 1));
+    } else if (arg == "--events" || arg == "--warmup") {
+      const std::string text = value();
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+      if (end == text.c_str() || *end != '\0' || n == 0) {
+        std::fprintf(stderr, "rtm-bench: %s needs a positive number\n%s", arg.c_str(), usage);
+        return 64;
+      }
+      (arg == "--events" ? events : warmup) = n;
     } else {
       std::fprintf(stderr, "rtm-bench: unknown argument %s\n%s", arg.c_str(), usage);
       return 64;
@@ -89,6 +114,12 @@ int main(int argc, char** argv) {
     settings.alloc_small = 50'000;
     settings.alloc_large = 150'000;
   }
+  if (events != 0) {
+    settings.events = events;
+  }
+  if (warmup != 0) {
+    settings.warmup_events = warmup;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
@@ -98,6 +129,11 @@ int main(int argc, char** argv) {
   out.setting("latency_rate", rtm::bench::fixed(settings.latency_rate, 0));
   out.setting("latency_seconds", rtm::bench::fixed(settings.latency_seconds, 0));
   out.setting("daemon", settings.daemon);
+  std::string properties;
+  for (const auto& [name, value] : settings.kafka_properties) {
+    properties += (properties.empty() ? "" : " ") + name + "=" + value;
+  }
+  out.setting("kafka_properties", properties.empty() ? "(librdkafka defaults)" : properties);
   // The machine is shared: the load around the run says how much the figures can be trusted.
   out.setting("loadavg_at_start", load_average());
   try {

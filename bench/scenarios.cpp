@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "bare_producer.hpp"
 #include "emitter.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka_probe.hpp"
@@ -58,7 +60,14 @@ std::string tail(const std::string& path, int lines) {
 std::string daemon_config(const bench_context& ctx, unsigned short upstream_port, int connections) {
   std::string out = "kafka:\n  brokers: \"" + ctx.cluster.bootstrap_servers() +
                     "\"\n  client_id: rtm-bridge-bench\n  topic: \"rtm.{namespace}\"\n"
-                    "  dead_letter_topic: rtm.dead-letter\n  shutdown_timeout: 60s\nconnections:\n";
+                    "  dead_letter_topic: rtm.dead-letter\n  shutdown_timeout: 60s\n";
+  if (!ctx.settings.kafka_properties.empty()) {
+    out += "  properties:\n";
+    for (const auto& [name, value] : ctx.settings.kafka_properties) {
+      out += "    " + name + ": \"" + value + "\"\n";
+    }
+  }
+  out += "connections:\n";
   for (int i = 0; i < connections; ++i) {
     const std::string n = std::to_string(i);
     out += "  - name: bench-" + n + "\n    kind: acme\n    url: \"ws://127.0.0.1:" + std::to_string(upstream_port) +
@@ -259,7 +268,8 @@ double run_throughput(bench_context& ctx) {
   // the clock starts.
   std::int64_t base = acked(probe);
   em.start_stream(ctx.settings.warmup_events, 0);
-  wait_for_acks(probe, base + static_cast<std::int64_t>(ctx.settings.warmup_events), 60s, &daemon);
+  wait_for_acks(probe, base + static_cast<std::int64_t>(ctx.settings.warmup_events),
+                ack_timeout(ctx.settings.warmup_events), &daemon);
   wait_streams(em, 1, 10s);
 
   base = acked(probe);
@@ -385,6 +395,10 @@ void run_kcat(bench_context& ctx, double daemon_events_per_s) {
                "acks=all",
                "-X",
                "partitioner=murmur2_random"};
+  for (const auto& [name, value] : ctx.settings.kafka_properties) {
+    opts.argv.push_back("-X");
+    opts.argv.push_back(name + "=" + value);
+  }
   opts.stdin_fd = read_end.get();
   opts.stderr_file = ctx.settings.work_dir + "/kcat.log";
   const auto start = clock_type::now();
@@ -480,6 +494,16 @@ void run_latency(bench_context& ctx) {
     throw std::runtime_error("no " + histogram + " histogram in the daemon's /metrics");
   }
 
+  // The same records at the same rate through a bare librdkafka producer in this process, right after the daemon,
+  // against the same cluster: what librdkafka and the mock cluster give without the bridge on this machine now.
+  info("latency: a bare librdkafka producer, same records, settings and rate");
+  const bare_latency bare =
+      run_bare_producer(ctx.cluster.bootstrap_servers(), bench_context::topic, "bench-0",
+                        ctx.frames.kcat_lines("bench-0"), ctx.settings.kafka_properties, rate, warmup, total);
+  if (bare.failed != 0) {
+    throw std::runtime_error("the bare producer had " + std::to_string(bare.failed) + " failed deliveries");
+  }
+
   const double achieved = static_cast<double>(total) / seconds(stream.last_write - stream.first_write);
   ctx.out.add(
       {"latency", "offered_rate", "offered events/s (paced emitter)", achieved, "1/s", fixed(achieved, 0), "", {}});
@@ -509,6 +533,41 @@ void run_latency(bench_context& ctx) {
     }
     ctx.out.add({"latency", std::string(key) + "_ms", std::string(key) + " receipt -> broker ack (interpolated)",
                  std::isinf(est.upper) ? nan : est.value * 1e3, "ms", shown, target_text, pass});
+  }
+
+  // The bare producer: exact quantiles from every sample, and the same samples put into the daemon's buckets and
+  // read the daemon's way, so the two compare like for like.
+  std::vector<double> sorted = bare.seconds;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<histogram_bucket> bare_buckets;
+  for (const auto& b : delta) {
+    const auto within = std::upper_bound(sorted.begin(), sorted.end(), b.le) - sorted.begin();
+    bare_buckets.push_back({b.le, static_cast<std::uint64_t>(within)});
+  }
+  ctx.out.add({"latency",
+               "bare_offered_rate",
+               "bare librdkafka producer: offered records/s",
+               bare.offered_rate,
+               "1/s",
+               fixed(bare.offered_rate, 0),
+               "",
+               {}});
+  for (const auto& [key, q] : {std::pair{"p50", 0.5}, std::pair{"p99", 0.99}, std::pair{"p99_9", 0.999}}) {
+    const auto index = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size()))) - 1;
+    const double exact = sorted.empty() ? nan : sorted[std::min(index, sorted.size() - 1)];
+    const auto est = histogram_quantile(bare_buckets, q);
+    const std::string bucketed = std::isinf(est.upper)
+                                     ? "> " + fixed(est.lower * 1e3, 1) + " ms"
+                                     : fixed(est.value * 1e3, 2) + " ms (bucket " + fixed(est.lower * 1e3, 1) + "-" +
+                                           fixed(est.upper * 1e3, 1) + ")";
+    ctx.out.add({"latency",
+                 "bare_" + std::string(key) + "_ms",
+                 "bare librdkafka " + std::string(key) + " produce -> ack (exact; bucketed: " + bucketed + ")",
+                 exact * 1e3,
+                 "ms",
+                 fixed(exact * 1e3, 2) + " ms",
+                 "",
+                 {}});
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frames.hpp"
@@ -29,6 +30,9 @@ struct bench_settings {
   double idle_seconds = 10;
   std::uint64_t alloc_small = 100'000;
   std::uint64_t alloc_large = 300'000;
+  // --kafka-property NAME=VALUE: librdkafka settings for the daemon (kafka.properties), kcat (-X) and the bare
+  // producer alike, to compare producer settings in otherwise identical runs.
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
 };
 
 // What every scenario shares: the mock cluster hosted by this process, its topics, the traffic.
