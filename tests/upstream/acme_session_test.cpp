@@ -177,6 +177,14 @@ class rig {
     return runner_.call([this] { return session_->live(); });
   }
 
+  // What the daemon does under Kafka backpressure.
+  void pause() {
+    runner_.call([this] { session_->pause_reading(); });
+  }
+  void resume() {
+    runner_.call([this] { session_->resume_reading(); });
+  }
+
   bool wait_live(std::chrono::milliseconds timeout = 10s) {
     return eventually([this] { return live(); }, timeout);
   }
@@ -393,6 +401,28 @@ TEST_CASE("acme: a silent server is detected within the ping bound and replaced"
     CHECK(elapsed < 3500ms);
     CHECK(r.reconnects("ping_timeout") == 1);
   }
+}
+
+TEST_CASE("acme: a backpressure pause that outlasts the heartbeat does not throw away events already received") {
+  // While reading is paused the server's pings sit unread in our socket, behind the events it sent. Declaring the
+  // peer dead then (and dropping the TCP connection) would discard those events; the session waits for reading to
+  // resume instead, reads them, and only then deals with whatever the server did about the missing pongs.
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "700"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  r.pause();
+  for (int i = 0; i < 5; ++i) {
+    CHECK(server.emit("message:updated", updated_payload) == "1");
+  }
+  std::this_thread::sleep_for(2500ms);  // well past both sides' bound (300 + 700 ms)
+  // A read already in flight when the pause began may still complete: at most the first event gets through.
+  CHECK(r.sink.event_count() <= 1);
+  r.resume();
+  CHECK(eventually([&] { return r.sink.event_count() == 5; }, 5s));
+  CHECK(r.reconnects("ping_timeout") == 0);
+  REQUIRE(r.wait_live());
 }
 
 TEST_CASE("acme: garbage frames become dead letters and the link survives") {

@@ -276,8 +276,13 @@ void session::on_liveness_tick() {
   if (state_ != state::live) {
     return;
   }
+  if (paused_) {
+    // Not reading on purpose (Kafka backpressure): a pong may be sitting unread in our socket.
+    schedule_liveness();
+    return;
+  }
   const auto now = std::chrono::steady_clock::now();
-  const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_inbound_);
+  const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - std::max(last_inbound_, resumed_at_));
   if (silent >= cfg_.ping_timeout) {
     log::warn(cfg_.name, "no frame (not even a pong) for ", silent.count(), " ms (ping_timeout ",
               cfg_.ping_timeout.count(), " ms): the connection is dead; reconnecting");
@@ -400,6 +405,7 @@ void session::pause_reading() {
 
 void session::resume_reading() {
   paused_ = false;
+  resumed_at_ = std::chrono::steady_clock::now();
   if (socket_) {
     socket_->resume_reading();
   }

@@ -93,6 +93,9 @@ class session final : public upstream::connection, public ws::handler, public st
   std::chrono::steady_clock::time_point live_since_{};
   std::int64_t next_ping_id_ = 1;
   bool paused_ = false;
+  // When reading last resumed after a Kafka backpressure pause: silence while we were not reading says nothing
+  // about the peer, so liveness counts from whichever is later, this or the last inbound frame.
+  std::chrono::steady_clock::time_point resumed_at_{};
   std::function<void()> stop_done_;
 
   // The receive buffer: frames are copied here with simdjson's padding after them; reused, so steady state does

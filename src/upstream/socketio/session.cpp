@@ -116,6 +116,13 @@ void session::resume_reading() {
   if (client_) {
     client_->resume_reading();
   }
+  if (std::exchange(heartbeat_deferred_, false) && phase_ == phase::live) {
+    if (cfg_.protocol == 3 && awaiting_pong_) {
+      arm_pong_deadline();
+    } else if (cfg_.protocol != 3) {
+      arm_heartbeat();
+    }
+  }
 }
 
 void session::begin_attempt() {
@@ -494,20 +501,31 @@ void session::schedule_client_ping() {
     }
     self->send(std::string(ping_frame));
     self->awaiting_pong_ = true;
-    const milliseconds bound = self->dead_bound();
-    self->heartbeat_deadline_ = std::chrono::steady_clock::now() + bound;
-    self->heartbeat_timer_.expires_at(self->heartbeat_deadline_);
-    self->heartbeat_timer_.async_wait([self, generation, bound](const boost::system::error_code& error) {
-      if (error || generation != self->generation_ || !self->awaiting_pong_) {
-        return;
-      }
-      self->on_dead_peer("no pong from the server within " + std::to_string(bound.count()) + " ms of our ping");
-    });
+    self->arm_pong_deadline();
   });
+}
+
+void session::arm_pong_deadline() {
+  const milliseconds bound = dead_bound();
+  heartbeat_deadline_ = std::chrono::steady_clock::now() + bound;
+  heartbeat_timer_.expires_at(heartbeat_deadline_);
+  heartbeat_timer_.async_wait(
+      [self = shared_from_this(), generation = generation_, bound](const boost::system::error_code& error) {
+        if (error || generation != self->generation_ || !self->awaiting_pong_) {
+          return;
+        }
+        self->on_dead_peer("no pong from the server within " + std::to_string(bound.count()) + " ms of our ping");
+      });
 }
 
 void session::on_dead_peer(std::string_view why) {
   if (phase_ != phase::namespace_connect && phase_ != phase::authenticating && phase_ != phase::live) {
+    return;
+  }
+  if (paused_ && phase_ == phase::live) {
+    heartbeat_deferred_ = true;
+    log::debug(name(), "heartbeat overdue while reading is paused for Kafka backpressure (", why,
+               "); judging the peer again once reading resumes");
     return;
   }
   log::warn(name(), "the connection is dead: ", why, "; replacing it");
@@ -522,6 +540,7 @@ void session::teardown(std::string_view reason, retry_kind kind, bool drop_now) 
   cancel_timers();
   mark_down();
   ++generation_;
+  heartbeat_deferred_ = false;
   pending_reason_ = std::string(reason);
   pending_kind_ = kind;
   if (discovery_) {

@@ -114,6 +114,7 @@ class session final : public connection, public ws::handler, public std::enable_
   void arm_phase_timer(std::string_view waiting_for);
   void arm_heartbeat();
   void schedule_client_ping();
+  void arm_pong_deadline();
   void on_dead_peer(std::string_view why);
 
   // Ends the current socket (graceful close, or a drop for a dead peer) and, once it is gone, backs off and retries
@@ -162,7 +163,11 @@ class session final : public connection, public ws::handler, public std::enable_
   std::uint64_t generation_ = 0;  // bumped whenever a socket is torn down; handlers of older ones bail out
   bool stopping_ = false;
   bool paused_ = false;
-  bool awaiting_pong_ = false;   // v3
+  bool awaiting_pong_ = false;  // v3
+  // A heartbeat ran out while reading was paused for Kafka backpressure: the ping (or pong) may be sitting unread in
+  // our own socket, so the peer is judged again, one full bound after reading resumes, instead of being dropped
+  // with the events behind it.
+  bool heartbeat_deferred_ = false;
   std::size_t skip_binary_ = 0;  // attachment frames of a refused binary packet still to come
   bool frame_refused_ = false;   // the transport refused an oversized frame: the coming on_close is that
   std::chrono::milliseconds ping_interval_{0};

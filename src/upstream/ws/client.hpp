@@ -28,7 +28,7 @@ inline constexpr int message_too_big = 1009;
 }  // namespace close_code
 
 struct options {
-  std::string url;                                           // ws://host[:port]/path?query or wss://...
+  std::string url;  // ws://host[:port]/path?query or wss://...
   // The path and query are a credential (Slack's single-use rtm.connect URL): error texts show only the origin.
   bool url_path_is_secret = false;
   std::vector<std::pair<std::string, std::string>> headers;  // extra handshake request headers
