@@ -1,25 +1,17 @@
 #include "metrics/kafka_client.hpp"
 
-#include <cstdio>
 #include <string_view>
+
+#include "metrics/exposition.hpp"
 
 namespace rtm::metrics {
 namespace {
 
-void append_number(std::string& out, double value) {
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%.9g", value);
-  out.append(buf, static_cast<std::size_t>(n));
-}
+using exposition::append_label_value;
+using exposition::append_number;
 
 void append_family(std::string& out, std::string_view name, std::string_view help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += " gauge\n";
+  exposition::append_header(out, name, help, "gauge");
 }
 
 void append_plain(std::string& out, std::string_view name, std::string_view help, double value) {
@@ -30,20 +22,9 @@ void append_plain(std::string& out, std::string_view name, std::string_view help
   out += '\n';
 }
 
-// Broker names are host:port/id; only a backslash, quote or newline would need escaping and none can occur in a
-// host name, but the exposition format is kept honest anyway.
 void append_broker_label(std::string& out, const kafka_broker_figures& broker) {
   out += "{broker=\"";
-  for (const char c : broker.name) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
+  append_label_value(out, broker.name);
   out += "\"} ";
 }
 
