@@ -185,8 +185,7 @@ TEST_CASE("daemon: an Acme and a Slack connection run side by side") {
   daemon_process d(dir,
                    "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\nconnections:\n" +
                        acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY") +
-                       "  - name: slack-main\n    kind: slack\n    url: \"http://127.0.0.1:" + slack.port() +
-                       "/api/\"\n    key: {env: SLACK_TOKEN}\n    reconnect: {initial_delay: 200ms, max_delay: 1s}\n"
+                       rtm::test::slack_connection("slack-main", slack.port(), "SLACK_TOKEN") +
                        "metrics:\n  listen: \"\"\n",
                    {{"ACME_KEY", "acme-K3y-5ecret-77"}, {"SLACK_TOKEN", "xoxb-sl4ck-T0k3n"}});
   REQUIRE_MESSAGE(acme.wait_event("AUTH acme-id ok", 30s), d.log());

@@ -14,6 +14,7 @@
 #include "support/daemon.hpp"
 #include "support/kcat.hpp"
 #include "support/process.hpp"
+#include "upstream/http/url.hpp"
 
 using namespace std::chrono_literals;
 using rtm::test::acme_connection;
@@ -23,6 +24,7 @@ using rtm::test::daemon_process;
 using rtm::test::fixture;
 using rtm::test::http_get;
 using rtm::test::metric_sum;
+using rtm::test::slack_connection;
 
 namespace {
 
@@ -43,36 +45,6 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
 // The HTTP status code of a GET (0 when nothing answered).
 int http_status(const std::string& url) {
   return rtm::test::http_fetch(url).status;
-}
-
-std::string slack_connection(const std::string& name, const std::string& port, const std::string& token_env) {
-  return "  - name: " + name + "\n    kind: slack\n    url: \"http://127.0.0.1:" + port +
-         "/api/\"\n    key: {env: " + token_env + "}\n    reconnect: {initial_delay: 200ms, max_delay: 1s}\n";
-}
-
-std::string base64(const std::string& in) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(in[i]) << 16U) | (static_cast<unsigned char>(in[i + 1]) << 8U) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[(n >> 18U) & 63U];
-    out += alphabet[(n >> 12U) & 63U];
-    out += alphabet[(n >> 6U) & 63U];
-    out += alphabet[n & 63U];
-  }
-  if (i < in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16U;
-    if (i + 1 < in.size()) {
-      n |= static_cast<unsigned char>(in[i + 1]) << 8U;
-    }
-    out += alphabet[(n >> 18U) & 63U];
-    out += alphabet[(n >> 12U) & 63U];
-    out += i + 1 < in.size() ? alphabet[(n >> 6U) & 63U] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 }  // namespace
@@ -149,8 +121,8 @@ TEST_CASE("secrets: distinctive secrets never reach logs (text, JSON), metrics, 
                                          slack_token,
                                          bad_token,
                                          kafka_password,
-                                         base64(acme_id + ":" + acme_key),
-                                         base64("acme-id2:" + wrong_key)};
+                                         rtm::upstream::http::base64_encode(acme_id + ":" + acme_key),
+                                         rtm::upstream::http::base64_encode("acme-id2:" + wrong_key)};
 
   rtm::kafka::embedded_cluster cluster;
   for (const char* topic : {"rtm.message", "rtm.slack", "rtm.dead-letter"}) {

@@ -83,6 +83,11 @@ std::string acme_connection(const std::string& name, const std::string& port, co
          "    reconnect: {initial_delay: 200ms, max_delay: 1s}\n";
 }
 
+std::string slack_connection(const std::string& name, const std::string& port, const std::string& token_env) {
+  return "  - name: " + name + "\n    kind: slack\n    url: \"http://127.0.0.1:" + port +
+         "/api/\"\n    key: {env: " + token_env + "}\n    reconnect: {initial_delay: 200ms, max_delay: 1s}\n";
+}
+
 daemon_process::daemon_process(const temp_dir& dir, const std::string& config, std::map<std::string, std::string> env)
     : log_(dir.file("daemon.log")) {
   config_path_ = dir.write("rtm-bridge.yaml", config);

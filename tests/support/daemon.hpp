@@ -41,6 +41,10 @@ fixture acme_upstream(int ping_interval_ms = 1000, int ping_timeout_ms = 1000);
 std::string acme_connection(const std::string& name, const std::string& port, const std::string& id,
                             const std::string& key_env);
 
+// One `connections:` entry of kind slack for tests/fixtures/slack_server.js at `port`; the token comes from the
+// environment variable `token_env`.
+std::string slack_connection(const std::string& name, const std::string& port, const std::string& token_env);
+
 class daemon_process {
  public:
   daemon_process(const temp_dir& dir, const std::string& config, std::map<std::string, std::string> env = {});
