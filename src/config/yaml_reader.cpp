@@ -177,6 +177,12 @@ void map_reader::finish() {
     const std::string* closest = nullptr;
     std::size_t best = 3;  // hint only for near misses (a typo or two)
     for (const std::string& k : known_) {
+      // The distance is at least the difference in length: skipping those keeps a long hostile key from costing
+      // (key length x known key length) steps per known key, and changes no hint.
+      const std::size_t length_gap = e.name.size() > k.size() ? e.name.size() - k.size() : k.size() - e.name.size();
+      if (length_gap >= best) {
+        continue;
+      }
       const std::size_t d = edit_distance(e.name, k);
       if (d < best) {
         best = d;
