@@ -21,11 +21,13 @@ namespace {
 
 constexpr const char* usage =
     "usage: rtm-bench --daemon PATH --malloc-counter PATH --work-dir DIR --json FILE [--quick] [--only LIST]\n"
-    "                 [--events N] [--warmup N] [--kafka-property NAME=VALUE]...\n"
+    "                 [--events N] [--warmup N] [--kafka-property NAME=VALUE]... [--alloc-stacks]\n"
     "  --only LIST   comma-separated subset of: emitter,throughput,kcat,latency,scale,allocations\n"
     "  --events N    events of the emitter, throughput and kcat runs (e.g. a short run under a profiler)\n"
     "  --warmup N    warm-up events before the throughput window\n"
-    "  --kafka-property NAME=VALUE  a librdkafka setting for the daemon, kcat and the bare producer (repeatable)\n";
+    "  --kafka-property NAME=VALUE  a librdkafka setting for the daemon, kcat and the bare producer (repeatable)\n"
+    "  --alloc-stacks  the allocations runs also record the call stack of each io-thread allocation that is not\n"
+    "                librdkafka's (WORK_DIR/alloc-N.stacks; symbolize with scripts/alloc-stacks)\n";
 
 // Both this process (emitter sockets) and the daemon (inherits it) hold one descriptor per idle connection.
 void raise_fd_limit() {
@@ -79,6 +81,8 @@ int main(int argc, char** argv) {
       only = value();
     } else if (arg == "--quick") {
       quick = true;
+    } else if (arg == "--alloc-stacks") {
+      settings.alloc_stacks = true;
     } else if (arg == "--kafka-property") {
       const std::string text = value();
       const auto eq = text.find('=');

@@ -8,6 +8,14 @@
 // pointer, so no allocation happens inside the hook); the slot's counter has a single writer. The thread name is
 // re-read every 64 allocations because librdkafka names its threads after they have started allocating.
 // The real allocator is reached through glibc's __libc_* entry points, which never recurse into these hooks.
+//
+// Finding the allocations themselves: with $RTM_BENCH_ALLOC_STACKS set to a path, every allocation the main (io)
+// thread makes that is not librdkafka's also has its call stack taken (glibc backtrace(), unwinding by .eh_frame, so
+// no frame pointers needed) and counted in a fixed table of distinct stacks; at exit each stack is written as
+// "<count> <module>+0x<offset> ..." for scripts/alloc-stacks to symbolize. Nothing allocates inside the hook: the
+// table is static, backtrace() is warmed up at load, and a re-entrancy flag passes nested calls straight through.
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
 #include <sys/prctl.h>
@@ -49,6 +57,47 @@ std::uintptr_t rdkafka_end = 0;
 
 __attribute__((tls_model("initial-exec"))) thread_local slot* my_slot = nullptr;
 
+constexpr int stack_depth = 24;
+constexpr std::size_t max_stacks = 4096;
+
+struct stack_entry {
+  std::uint64_t count = 0;
+  std::uint64_t hash = 0;
+  int depth = 0;
+  void* frames[stack_depth]{};
+};
+
+stack_entry stacks[max_stacks];  // open addressing by hash; written by the main thread only
+std::uint64_t stacks_dropped = 0;
+char stacks_path[4096];
+int main_pid = 0;
+__attribute__((tls_model("initial-exec"))) thread_local bool in_hook = false;
+
+void record_stack() noexcept {
+  void* frames[stack_depth + 2];
+  const int n = ::backtrace(frames, stack_depth + 2);
+  // Frames 0 and 1 are this function and the hook: drop them.
+  const int depth = n > 2 ? n - 2 : 0;
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (int i = 0; i < depth; ++i) {
+    hash = (hash ^ reinterpret_cast<std::uintptr_t>(frames[i + 2])) * 1099511628211ULL;
+  }
+  for (std::size_t probe = 0; probe < max_stacks; ++probe) {
+    stack_entry& e = stacks[(hash + probe) % max_stacks];
+    if (e.count == 0) {
+      e.hash = hash;
+      e.depth = depth;
+      std::memcpy(e.frames, frames + 2, sizeof(void*) * static_cast<std::size_t>(depth));
+    } else if (e.hash != hash || e.depth != depth ||
+               std::memcmp(e.frames, frames + 2, sizeof(void*) * static_cast<std::size_t>(depth)) != 0) {
+      continue;
+    }
+    ++e.count;
+    return;
+  }
+  ++stacks_dropped;
+}
+
 void refresh_name(slot* s) noexcept {
   char name[17]{};
   ::prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -66,6 +115,10 @@ __attribute__((always_inline)) inline void count(std::uintptr_t caller) noexcept
   }
   if (caller >= rdkafka_begin && caller < rdkafka_end) {
     s->from_rdkafka.fetch_add(1, std::memory_order_relaxed);
+  } else if (stacks_path[0] != '\0' && !in_hook && s->tid.load(std::memory_order_relaxed) == main_pid) {
+    in_hook = true;
+    record_stack();
+    in_hook = false;
   }
   const std::uint64_t n = s->count.fetch_add(1, std::memory_order_relaxed) + 1;
   if (n % rename_every == 0 && s != &overflow) {
@@ -119,9 +172,67 @@ __attribute__((constructor)) void capture_output_path() {
   if (path != nullptr && std::strlen(path) < sizeof out_path) {
     std::strcpy(out_path, path);
   }
+  main_pid = static_cast<int>(::getpid());
+  const char* stacks_out = std::getenv("RTM_BENCH_ALLOC_STACKS");
+  if (stacks_out != nullptr && std::strlen(stacks_out) < sizeof stacks_path) {
+    // The first backtrace() loads libgcc_s (allocating): do it now, before any stack is recorded.
+    void* warm[4];
+    in_hook = true;
+    ::backtrace(warm, 4);
+    in_hook = false;
+    std::strcpy(stacks_path, stacks_out);
+  }
+}
+
+void put_hex(int fd, std::uintptr_t v) noexcept {
+  char digits[24];
+  int i = sizeof digits - 1;
+  digits[i] = '\0';
+  do {
+    digits[--i] = "0123456789abcdef"[v % 16];
+    v /= 16;
+  } while (v != 0);
+  put(fd, "0x");
+  put(fd, digits + i);
+}
+
+void dump_stacks() {
+  const int fd = ::open(stacks_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return;
+  }
+  in_hook = true;  // dladdr may allocate on first use: not an allocation to record
+  for (const stack_entry& e : stacks) {
+    if (e.count == 0) {
+      continue;
+    }
+    put_number(fd, e.count);
+    for (int i = 0; i < e.depth; ++i) {
+      Dl_info info{};
+      const auto address = reinterpret_cast<std::uintptr_t>(e.frames[i]);
+      put(fd, " ");
+      if (::dladdr(e.frames[i], &info) != 0 && info.dli_fname != nullptr) {
+        put(fd, info.dli_fname);
+        put(fd, "+");
+        // A return address points after the call: step back one byte so the line found is the call's.
+        put_hex(fd, address - 1 - reinterpret_cast<std::uintptr_t>(info.dli_fbase));
+      } else {
+        put_hex(fd, address);
+      }
+    }
+    put(fd, "\n");
+  }
+  if (stacks_dropped != 0) {
+    put_number(fd, stacks_dropped);
+    put(fd, " (stacks beyond the table)\n");
+  }
+  ::close(fd);
 }
 
 __attribute__((destructor)) void dump() {
+  if (stacks_path[0] != '\0') {
+    dump_stacks();
+  }
   if (out_path[0] == '\0') {
     return;
   }

@@ -700,8 +700,11 @@ alloc_counts count_allocations(bench_context& ctx, std::uint64_t events, double 
   const std::string dump = ctx.settings.work_dir + "/" + name + ".allocs";
   ::unlink(dump.c_str());
   emitter em(ctx.frames, ping_interval);
-  daemon_run daemon(ctx, name, em.port(), 1,
-                    {"LD_PRELOAD=" + ctx.settings.malloc_counter, "RTM_BENCH_ALLOC_OUT=" + dump});
+  std::vector<std::string> env{"LD_PRELOAD=" + ctx.settings.malloc_counter, "RTM_BENCH_ALLOC_OUT=" + dump};
+  if (ctx.settings.alloc_stacks) {
+    env.push_back("RTM_BENCH_ALLOC_STACKS=" + ctx.settings.work_dir + "/" + name + ".stacks");
+  }
+  daemon_run daemon(ctx, name, em.port(), 1, env);
   daemon.wait_live(em, 1, 30s);
   watermark_probe probe(ctx.cluster.bootstrap_servers());
   const std::int64_t base = acked(probe);

@@ -30,6 +30,7 @@ struct bench_settings {
   double idle_seconds = 10;
   std::uint64_t alloc_small = 100'000;
   std::uint64_t alloc_large = 300'000;
+  bool alloc_stacks = false;  // --alloc-stacks: call stacks of our allocations, for finding them
   // --kafka-property NAME=VALUE: librdkafka settings for the daemon (kafka.properties), kcat (-X) and the bare
   // producer alike, to compare producer settings in otherwise identical runs.
   std::vector<std::pair<std::string, std::string>> kafka_properties;

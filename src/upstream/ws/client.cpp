@@ -200,6 +200,35 @@ inline std::size_t hybi13<rtm::upstream::ws::tls_config>::process_payload_bytes(
 
 }  // namespace websocketpp::processor
 
+// connection::read_frame as shipped hands the transport m_handle_read_frame, a std::function holding a std::bind of a
+// member pointer and `this` (24 bytes, past libstdc++'s 16-byte small buffer), which the transport copies five times
+// per read: five heap allocations per socket read, the only ones left on our side of the event path. The same read
+// with a lambda holding `this` (stored in place, copied without allocating). Lifetime is unchanged: the transport's
+// handler still holds the connection's shared_ptr, as before.
+namespace websocketpp {
+
+template <>
+inline void connection<rtm::upstream::ws::plain_config>::read_frame() {
+  if (!m_read_flag) {
+    return;
+  }
+  transport_con_type::async_read_at_least(
+      1, m_buf, rtm::upstream::ws::plain_config::connection_read_buffer_size,
+      [this](const lib::error_code& ec, std::size_t bytes) { handle_read_frame(ec, bytes); });
+}
+
+template <>
+inline void connection<rtm::upstream::ws::tls_config>::read_frame() {
+  if (!m_read_flag) {
+    return;
+  }
+  transport_con_type::async_read_at_least(
+      1, m_buf, rtm::upstream::ws::tls_config::connection_read_buffer_size,
+      [this](const lib::error_code& ec, std::size_t bytes) { handle_read_frame(ec, bytes); });
+}
+
+}  // namespace websocketpp
+
 namespace rtm::upstream::ws {
 
 // The type-erased side of client: one implementation per websocketpp config (ws:// and wss://).
