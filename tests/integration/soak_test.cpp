@@ -124,7 +124,7 @@ TEST_CASE("soak: RTM_SOAK_EVENTS events with broker outages and upstream disconn
   // Waits until the daemon has read `sent` events (and, with `published`, until Kafka confirmed them all). Polls
   // every 100 ms: each poll is a curl process, on the same two cores as the daemon.
   const auto caught_up = [&](bool published) {
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(120s);
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string text = http_get(metrics_url);
       if (metric_sum(text, "rtm_bridge_events_received_total") == sent &&

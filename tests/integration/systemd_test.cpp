@@ -64,7 +64,7 @@ class notify_listener {
 
   // Collects datagrams until one contains `needle` or the timeout passes.
   bool wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(timeout);
     while (std::chrono::steady_clock::now() < deadline) {
       if (seen(needle)) {
         return true;

@@ -94,7 +94,7 @@ struct harness {
 
   template <typename Predicate>
   bool run_until(Predicate predicate, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(timeout);
     while (!predicate()) {
       if (std::chrono::steady_clock::now() >= deadline) {
         return predicate();

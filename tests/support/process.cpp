@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -173,7 +174,7 @@ child_process::~child_process() {
 }
 
 std::optional<std::string> child_process::read_line(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + patience(timeout);
   while (true) {
     const auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -206,7 +207,7 @@ std::optional<std::string> child_process::read_line(std::chrono::milliseconds ti
 }
 
 std::optional<std::string> child_process::wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + patience(timeout);
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -233,7 +234,7 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
   if (status_) {
     return status_;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + patience(timeout);
   while (true) {
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
@@ -250,6 +251,24 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
 
 bool child_process::running() {
   return !wait(std::chrono::milliseconds(0)).has_value();
+}
+
+std::chrono::milliseconds patience(std::chrono::milliseconds timeout) {
+  static const long scale = [] {
+    const char* text = std::getenv("RTM_TEST_TIME_SCALE");
+    const long value = text == nullptr ? 1 : std::strtol(text, nullptr, 10);
+    return value >= 1 ? value : 1;
+  }();
+  return timeout * scale;
+}
+
+std::uint64_t volume(std::uint64_t count) {
+  static const unsigned long long divisor = [] {
+    const char* text = std::getenv("RTM_TEST_VOLUME_DIVISOR");
+    const unsigned long long value = text == nullptr ? 1 : std::strtoull(text, nullptr, 10);
+    return value >= 1 ? value : 1;
+  }();
+  return std::max<std::uint64_t>(count / divisor, 1);
 }
 
 std::string env_path(const char* name) {

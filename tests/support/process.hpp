@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -78,7 +79,15 @@ class temp_dir {
 
 std::string read_file(const std::string& path);
 
-// Polls `predicate` every 20 ms until it holds or `timeout` passes; returns its last value.
+// Every wait in the tests is sized for the ASan build. A slower run (scripts/valgrind sets RTM_TEST_TIME_SCALE=10)
+// stretches each one by that factor instead of failing on time: the helpers below that take a timeout pass it through
+// here. Waits that assert absence ("nothing more within 2 s") only get longer, which proves no less.
+std::chrono::milliseconds patience(std::chrono::milliseconds timeout);
+// Likewise for the bulk of a test (events in a burst): divided by RTM_TEST_VOLUME_DIVISOR (scripts/valgrind: 10),
+// where a run that slow could not carry the full count through a broker that is itself under memcheck.
+std::uint64_t volume(std::uint64_t count);
+
+// Polls `predicate` every 20 ms until it holds or `timeout` (times the scale above) passes; returns its last value.
 template <typename Predicate>
 bool eventually(Predicate predicate, std::chrono::milliseconds timeout);
 

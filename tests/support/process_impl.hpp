@@ -6,7 +6,7 @@ namespace rtm::test {
 
 template <typename Predicate>
 bool eventually(Predicate predicate, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + patience(timeout);
   while (true) {
     if (predicate()) {
       return true;

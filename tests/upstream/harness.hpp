@@ -40,7 +40,7 @@ class node_fixture {
 
   // Reads lines until one starts with `prefix` (lines before it are kept for count()).
   std::optional<std::string> wait_line(const std::string& prefix, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(timeout);
     for (std::size_t i = consumed_;; ++i) {
       while (i >= lines_.size()) {
         const auto left =
@@ -63,7 +63,7 @@ class node_fixture {
 
   // Reads whatever arrives within `timeout`, then counts the lines seen so far that start with `prefix`.
   std::size_t count(const std::string& prefix, std::chrono::milliseconds timeout = 0ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(timeout);
     while (true) {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -85,7 +85,7 @@ class node_fixture {
 
   // Waits until at least `n` lines start with `prefix`.
   bool wait_count(const std::string& prefix, std::size_t n, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + rtm::test::patience(timeout);
     while (count(prefix) < n) {
       if (std::chrono::steady_clock::now() >= deadline) {
         return false;

@@ -164,6 +164,33 @@ simdjson::error_code validate(od::value value, int depth) noexcept {
   return doc.current_location().get(location) == simdjson::OUT_OF_BOUNDS;
 }
 
+// Walks an object member by member, validating every value, and reads the first member named `wanted` that holds a
+// string into `out`. With `must_be_string`, a `wanted` member of another type makes the object malformed; without,
+// it is validated and passed over like any other. True on malformed JSON.
+[[nodiscard]] bool read_string_member(od::object& object, std::string_view wanted, bool must_be_string,
+                                      std::string_view& out) noexcept {
+  for (auto field : object) {
+    std::string_view key;
+    od::value value;
+    if (field.unescaped_key().get(key) || field.value().get(value)) {
+      return true;
+    }
+    if (key == wanted && out.empty()) {
+      od::json_type type{};
+      if (must_be_string || (!value.type().get(type) && type == od::json_type::string)) {
+        if (value.get_string().get(out)) {
+          return true;
+        }
+        continue;
+      }
+    }
+    if (validate(value, 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Validates a whole document whatever its root type.
 simdjson::error_code validate_document(od::document& doc) noexcept {
   od::json_type type{};
@@ -442,24 +469,7 @@ void decoder::decode_connect(std::string_view json) noexcept {
     return;
   }
   std::string_view sid;
-  for (auto field : object) {
-    std::string_view key;
-    od::value value;
-    if (field.unescaped_key().get(key) || field.value().get(value)) {
-      fail("bad_json");
-      return;
-    }
-    if (key == "sid" && sid.empty()) {
-      if (value.get_string().get(sid)) {
-        fail("bad_json");
-        return;
-      }
-    } else if (validate(value, 1)) {
-      fail("bad_json");
-      return;
-    }
-  }
-  if (!at_end(doc)) {
+  if (read_string_member(object, "sid", true, sid) || !at_end(doc)) {
     fail("bad_json");
     return;
   }
@@ -490,25 +500,7 @@ void decoder::decode_connect_error(std::string_view json) noexcept {
       fail("bad_json");
       return;
     }
-    for (auto field : object) {
-      std::string_view key;
-      od::value value;
-      if (field.unescaped_key().get(key) || field.value().get(value)) {
-        fail("bad_json");
-        return;
-      }
-      od::json_type value_type{};
-      if (key == "message" && message.empty() && !value.type().get(value_type) && value_type == od::json_type::string) {
-        if (value.get_string().get(message)) {
-          fail("bad_json");
-          return;
-        }
-      } else if (validate(value, 1)) {
-        fail("bad_json");
-        return;
-      }
-    }
-    if (!at_end(doc)) {
+    if (read_string_member(object, "message", false, message) || !at_end(doc)) {
       fail("bad_json");
       return;
     }
