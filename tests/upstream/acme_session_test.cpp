@@ -403,6 +403,29 @@ TEST_CASE("acme: a silent server is detected within the ping bound and replaced"
   }
 }
 
+TEST_CASE("acme: frames arriving without pings keep the connection; silence after them ends it") {
+  // A ping queued behind a long backlog of events arrives late because the session is still reading what came
+  // before it: any frame proves the peer alive. Bound here: 300 + 200 ms. Events every 100 ms for 1.5 s (three
+  // bounds) with no ping at all must not cost the connection; the silence after the last one must.
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  CHECK(server.command(R"({"cmd":"no_pings"})", "OK no_pings ") == "1");
+  constexpr int events = 15;
+  for (int i = 0; i < events; ++i) {
+    CHECK(server.emit("message:updated", updated_payload) == "1");
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(eventually([&] { return r.sink.event_count() == events; }, 5s));
+  CHECK(r.reconnects("ping_timeout") == 0);
+  CHECK(server.count("AUTH id-1 ok") == 1);
+  // Then nothing at all: dead within the bound of the last frame, replaced, live again.
+  REQUIRE(server.wait_count("AUTH id-1 ok", 2, 5s));
+  CHECK(r.reconnects("ping_timeout") == 1);
+}
+
 TEST_CASE("acme: a backpressure pause that outlasts the heartbeat does not throw away events already received") {
   // While reading is paused the server's pings sit unread in our socket, behind the events it sent. Declaring the
   // peer dead then (and dropping the TCP connection) would discard those events; the session waits for reading to

@@ -235,6 +235,7 @@ void session::on_open() {
 void session::on_message(std::string_view payload, bool binary) {
   const auto received_at = std::chrono::system_clock::now();
   const auto received_steady = std::chrono::steady_clock::now();
+  last_frame_at_ = received_steady;
   if (phase_ != phase::engine_open && phase_ != phase::namespace_connect && phase_ != phase::authenticating &&
       phase_ != phase::live) {
     return;  // closing: whatever still arrives on the old socket is not delivered
@@ -480,17 +481,27 @@ milliseconds session::dead_bound() const noexcept {
 }
 
 void session::arm_heartbeat() {
-  const milliseconds bound = dead_bound();
-  heartbeat_deadline_ = std::chrono::steady_clock::now() + bound;
+  arm_heartbeat_until(std::chrono::steady_clock::now() + dead_bound());
+}
+
+void session::arm_heartbeat_until(std::chrono::steady_clock::time_point deadline) {
+  heartbeat_deadline_ = deadline;
   heartbeat_timer_.expires_at(heartbeat_deadline_);
-  heartbeat_timer_.async_wait(
-      [self = shared_from_this(), generation = generation_, bound](const boost::system::error_code& ec) {
-        // Re-arming cancels the wait, but a completion may already be queued: the deadline check drops it.
-        if (ec || generation != self->generation_ || std::chrono::steady_clock::now() < self->heartbeat_deadline_) {
-          return;
-        }
-        self->on_dead_peer("no ping from the server within " + std::to_string(bound.count()) + " ms");
-      });
+  heartbeat_timer_.async_wait([self = shared_from_this(),
+                               generation = generation_](const boost::system::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now();
+    // Re-arming cancels the wait, but a completion may already be queued: the deadline check drops it.
+    if (ec || generation != self->generation_ || now < self->heartbeat_deadline_) {
+      return;
+    }
+    const milliseconds bound = self->dead_bound();
+    if (now < self->last_frame_at_ + bound) {
+      // Frames are still arriving, the ping is behind them: silence, not a late ping, is what a dead peer looks like.
+      self->arm_heartbeat_until(self->last_frame_at_ + bound);
+      return;
+    }
+    self->on_dead_peer("nothing from the server (no ping, no event) within " + std::to_string(bound.count()) + " ms");
+  });
 }
 
 void session::schedule_client_ping() {
@@ -506,15 +517,25 @@ void session::schedule_client_ping() {
 }
 
 void session::arm_pong_deadline() {
-  const milliseconds bound = dead_bound();
-  heartbeat_deadline_ = std::chrono::steady_clock::now() + bound;
+  arm_pong_deadline_until(std::chrono::steady_clock::now() + dead_bound());
+}
+
+void session::arm_pong_deadline_until(std::chrono::steady_clock::time_point deadline) {
+  heartbeat_deadline_ = deadline;
   heartbeat_timer_.expires_at(heartbeat_deadline_);
   heartbeat_timer_.async_wait(
-      [self = shared_from_this(), generation = generation_, bound](const boost::system::error_code& error) {
-        if (error || generation != self->generation_ || !self->awaiting_pong_) {
+      [self = shared_from_this(), generation = generation_](const boost::system::error_code& error) {
+        const auto now = std::chrono::steady_clock::now();
+        if (error || generation != self->generation_ || !self->awaiting_pong_ || now < self->heartbeat_deadline_) {
           return;
         }
-        self->on_dead_peer("no pong from the server within " + std::to_string(bound.count()) + " ms of our ping");
+        const milliseconds bound = self->dead_bound();
+        if (now < self->last_frame_at_ + bound) {
+          self->arm_pong_deadline_until(self->last_frame_at_ + bound);  // the pong is behind the frames still arriving
+          return;
+        }
+        self->on_dead_peer("nothing from the server (no pong, no event) within " + std::to_string(bound.count()) +
+                           " ms of our ping");
       });
 }
 

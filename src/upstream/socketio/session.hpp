@@ -113,8 +113,10 @@ class session final : public connection, public ws::handler, public std::enable_
 
   void arm_phase_timer(std::string_view waiting_for);
   void arm_heartbeat();
+  void arm_heartbeat_until(std::chrono::steady_clock::time_point deadline);
   void schedule_client_ping();
   void arm_pong_deadline();
+  void arm_pong_deadline_until(std::chrono::steady_clock::time_point deadline);
   void on_dead_peer(std::string_view why);
 
   // Ends the current socket (graceful close, or a drop for a dead peer) and, once it is gone, backs off and retries
@@ -156,6 +158,9 @@ class session final : public connection, public ws::handler, public std::enable_
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer stable_timer_;
   std::chrono::steady_clock::time_point heartbeat_deadline_{};
+  // When the last frame of any kind arrived: a ping (v4) or pong (v3) queued behind a backlog of events arrives late
+  // because we are still reading what the server sent before it, so the heartbeat deadlines count any frame as life.
+  std::chrono::steady_clock::time_point last_frame_at_{};
   backoff backoff_;
   std::mt19937_64 rng_;
 
