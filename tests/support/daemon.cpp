@@ -23,7 +23,7 @@ fixture::fixture(std::vector<std::string> argv) {
 std::string fixture::command(const std::string& json) {
   proc_->write_line(json);
   for (;;) {
-    auto line = proc_->read_line(20s);
+    auto line = proc_->read_line(patience(20s));
     REQUIRE_MESSAGE(line.has_value(), "no answer to " << json);
     if (line->rfind("OK", 0) == 0 || line->rfind("STATS", 0) == 0 || line->rfind("ERROR", 0) == 0) {
       return *line;

@@ -174,7 +174,8 @@ child_process::~child_process() {
 }
 
 std::optional<std::string> child_process::read_line(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + patience(timeout);
+  // Not stretched: callers waiting for something pass patience(...) themselves; count-within-a-window callers must not.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     const auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {

@@ -98,7 +98,7 @@ class slack_fixture {
 
   std::string command(const std::string& json) {
     server_.write_line(json);
-    auto line = server_.read_line(10s);
+    auto line = server_.read_line(rtm::test::patience(10s));
     REQUIRE_MESSAGE(line.has_value(), "no answer from slack_server.js to " << json);
     return *line;
   }
