@@ -254,21 +254,24 @@ bool child_process::running() {
   return !wait(std::chrono::milliseconds(0)).has_value();
 }
 
+namespace {
+
+// A whole number >= 1 from the environment, 1 when unset or nonsense: the slow-run factors below.
+unsigned long long env_factor(const char* name) {
+  const char* text = std::getenv(name);
+  const unsigned long long value = text == nullptr ? 1 : std::strtoull(text, nullptr, 10);
+  return value >= 1 ? value : 1;
+}
+
+}  // namespace
+
 std::chrono::milliseconds patience(std::chrono::milliseconds timeout) {
-  static const long scale = [] {
-    const char* text = std::getenv("RTM_TEST_TIME_SCALE");
-    const long value = text == nullptr ? 1 : std::strtol(text, nullptr, 10);
-    return value >= 1 ? value : 1;
-  }();
+  static const auto scale = static_cast<long>(env_factor("RTM_TEST_TIME_SCALE"));
   return timeout * scale;
 }
 
 std::uint64_t volume(std::uint64_t count) {
-  static const unsigned long long divisor = [] {
-    const char* text = std::getenv("RTM_TEST_VOLUME_DIVISOR");
-    const unsigned long long value = text == nullptr ? 1 : std::strtoull(text, nullptr, 10);
-    return value >= 1 ? value : 1;
-  }();
+  static const unsigned long long divisor = env_factor("RTM_TEST_VOLUME_DIVISOR");
   return std::max<std::uint64_t>(count / divisor, 1);
 }
 

@@ -117,10 +117,8 @@ void session::resume_reading() {
     client_->resume_reading();
   }
   if (std::exchange(heartbeat_deferred_, false) && phase_ == phase::live) {
-    if (cfg_.protocol == 3 && awaiting_pong_) {
-      arm_pong_deadline();
-    } else if (cfg_.protocol != 3) {
-      arm_heartbeat();
+    if (cfg_.protocol != 3 || awaiting_pong_) {
+      arm_liveness();
     }
   }
 }
@@ -290,7 +288,7 @@ void session::handle_packet(const packet& p, std::string_view raw, std::chrono::
       // v4: the heartbeat. v3: the wrong direction, but answering costs nothing.
       send(std::string(pong_frame));
       if (cfg_.protocol != 3) {
-        arm_heartbeat();
+        arm_liveness();
       }
       return;
     case packet_type::pong:
@@ -338,7 +336,7 @@ void session::handle_open_packet(const packet& p) {
     schedule_client_ping();
   } else {
     send(std::string(connect_frame));
-    arm_heartbeat();
+    arm_liveness();
   }
   arm_phase_timer("the Socket.IO connect reply (40)");
 }
@@ -480,27 +478,32 @@ milliseconds session::dead_bound() const noexcept {
                     ping_interval_ + ping_timeout_);
 }
 
-void session::arm_heartbeat() {
-  arm_heartbeat_until(std::chrono::steady_clock::now() + dead_bound());
+void session::arm_liveness() {
+  arm_liveness_until(std::chrono::steady_clock::now() + dead_bound());
 }
 
-void session::arm_heartbeat_until(std::chrono::steady_clock::time_point deadline) {
+// v4: a ping from the server is due; v3: the pong to our ping is. Either way any frame counts as life (see
+// last_frame_at_), so the deadline only fires after `dead_bound()` of silence.
+void session::arm_liveness_until(std::chrono::steady_clock::time_point deadline) {
   heartbeat_deadline_ = deadline;
   heartbeat_timer_.expires_at(heartbeat_deadline_);
   heartbeat_timer_.async_wait([self = shared_from_this(),
                                generation = generation_](const boost::system::error_code& ec) {
     const auto now = std::chrono::steady_clock::now();
+    const bool v3 = self->cfg_.protocol == 3;
     // Re-arming cancels the wait, but a completion may already be queued: the deadline check drops it.
-    if (ec || generation != self->generation_ || now < self->heartbeat_deadline_) {
+    if (ec || generation != self->generation_ || now < self->heartbeat_deadline_ || (v3 && !self->awaiting_pong_)) {
       return;
     }
     const milliseconds bound = self->dead_bound();
     if (now < self->last_frame_at_ + bound) {
-      // Frames are still arriving, the ping is behind them: silence, not a late ping, is what a dead peer looks like.
-      self->arm_heartbeat_until(self->last_frame_at_ + bound);
+      // Frames are still arriving, the ping or pong is behind them: silence, not a late heartbeat, is a dead peer.
+      self->arm_liveness_until(self->last_frame_at_ + bound);
       return;
     }
-    self->on_dead_peer("nothing from the server (no ping, no event) within " + std::to_string(bound.count()) + " ms");
+    self->on_dead_peer(
+        v3 ? "nothing from the server (no pong, no event) within " + std::to_string(bound.count()) + " ms of our ping"
+           : "nothing from the server (no ping, no event) within " + std::to_string(bound.count()) + " ms");
   });
 }
 
@@ -512,31 +515,8 @@ void session::schedule_client_ping() {
     }
     self->send(std::string(ping_frame));
     self->awaiting_pong_ = true;
-    self->arm_pong_deadline();
+    self->arm_liveness();
   });
-}
-
-void session::arm_pong_deadline() {
-  arm_pong_deadline_until(std::chrono::steady_clock::now() + dead_bound());
-}
-
-void session::arm_pong_deadline_until(std::chrono::steady_clock::time_point deadline) {
-  heartbeat_deadline_ = deadline;
-  heartbeat_timer_.expires_at(heartbeat_deadline_);
-  heartbeat_timer_.async_wait(
-      [self = shared_from_this(), generation = generation_](const boost::system::error_code& error) {
-        const auto now = std::chrono::steady_clock::now();
-        if (error || generation != self->generation_ || !self->awaiting_pong_ || now < self->heartbeat_deadline_) {
-          return;
-        }
-        const milliseconds bound = self->dead_bound();
-        if (now < self->last_frame_at_ + bound) {
-          self->arm_pong_deadline_until(self->last_frame_at_ + bound);  // the pong is behind the frames still arriving
-          return;
-        }
-        self->on_dead_peer("nothing from the server (no pong, no event) within " + std::to_string(bound.count()) +
-                           " ms of our ping");
-      });
 }
 
 void session::on_dead_peer(std::string_view why) {

@@ -112,11 +112,10 @@ class session final : public connection, public ws::handler, public std::enable_
   void event_too_large(std::string_view payload, std::chrono::system_clock::time_point received_at);
 
   void arm_phase_timer(std::string_view waiting_for);
-  void arm_heartbeat();
-  void arm_heartbeat_until(std::chrono::steady_clock::time_point deadline);
+  // The dead-peer deadline: the server's ping (v4) or the pong to our ping (v3).
+  void arm_liveness();
+  void arm_liveness_until(std::chrono::steady_clock::time_point deadline);
   void schedule_client_ping();
-  void arm_pong_deadline();
-  void arm_pong_deadline_until(std::chrono::steady_clock::time_point deadline);
   void on_dead_peer(std::string_view why);
 
   // Ends the current socket (graceful close, or a drop for a dead peer) and, once it is gone, backs off and retries
