@@ -1,5 +1,6 @@
 #include "app/daemon.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -123,11 +124,17 @@ class daemon {
     wait_for_signal();
   }
 
-  void start_connection(const config::connection_config& cfg) {
-    // At most one live socket per token: a connection of the same name that is still being torn down starts its
-    // successor only from its stop callback.
-    if (stopping_connections_.count(cfg.name) != 0) {
-      deferred_starts_[cfg.name] = cfg;
+  // At most one live socket per token: a connection whose token (or name) still has a socket closing waits in
+  // pending_ and is started from that socket's stop callback (start_unblocked). The token identity is a digest,
+  // computed once per connection and kept beside it, so a reload of many connections costs no digest per check.
+  void start_connection(const config::connection_config& cfg, std::string token = {}) {
+    if (token.empty()) {
+      token = config::token_identity(cfg);
+    }
+    remove_pending(cfg.name);
+    if (closing_names_.count(cfg.name) != 0 || closing_tokens_.count(token) != 0) {
+      pending_by_token_.emplace(token, cfg.name);
+      pending_.insert_or_assign(cfg.name, pending_start{cfg, std::move(token)});
       return;
     }
     try {
@@ -137,6 +144,7 @@ class daemon {
       }
       conn->start();
       connections_[cfg.name] = std::move(conn);
+      live_tokens_[cfg.name] = std::move(token);
     } catch (const std::exception& e) {
       log::error(cfg.name, "cannot start connection: ", e.what());
     }
@@ -152,21 +160,64 @@ class daemon {
     }
     auto conn = it->second;
     connections_.erase(it);
-    stopping_connections_.insert(name);
-    conn->stop([this, name, conn, then = std::move(then)]() mutable {
-      stopping_connections_.erase(name);
+    std::string token = std::move(live_tokens_[name]);
+    live_tokens_.erase(name);
+    closing_names_.insert(name);
+    closing_tokens_.insert(token);
+    conn->stop([this, name, token = std::move(token), conn, then = std::move(then)]() mutable {
+      erase_one(closing_names_, name);
+      erase_one(closing_tokens_, token);
       metrics_.forget_connection(name);
       conn.reset();
       if (then) {
         then();
       }
-      const auto deferred = deferred_starts_.find(name);
-      if (deferred != deferred_starts_.end() && !stopping_) {
-        const config::connection_config cfg = deferred->second;
-        deferred_starts_.erase(deferred);
-        start_connection(cfg);
-      }
+      start_unblocked(name, token);
     });
+  }
+
+  static void erase_one(std::multiset<std::string>& set, const std::string& value) {
+    if (const auto it = set.find(value); it != set.end()) {
+      set.erase(it);
+    }
+  }
+
+  void remove_pending(const std::string& name) {
+    const auto it = pending_.find(name);
+    if (it == pending_.end()) {
+      return;
+    }
+    const auto [first, last] = pending_by_token_.equal_range(it->second.token);
+    for (auto t = first; t != last; ++t) {
+      if (t->second == name) {
+        pending_by_token_.erase(t);
+        break;
+      }
+    }
+    pending_.erase(it);
+  }
+
+  // A socket with this name and token is gone: starts the pending connections it was holding back (the one of the
+  // same name, those of the same token) whose name and token are both free now.
+  void start_unblocked(const std::string& name, const std::string& token) {
+    if (stopping_) {
+      return;
+    }
+    std::vector<std::string> candidates{name};
+    const auto [first, last] = pending_by_token_.equal_range(token);
+    for (auto t = first; t != last; ++t) {
+      candidates.push_back(t->second);
+    }
+    for (const auto& candidate : candidates) {
+      const auto it = pending_.find(candidate);
+      if (it == pending_.end() || closing_names_.count(candidate) != 0 ||
+          closing_tokens_.count(it->second.token) != 0) {
+        continue;
+      }
+      pending_start next = it->second;
+      remove_pending(candidate);
+      start_connection(next.cfg, std::move(next.token));
+    }
   }
 
   void reload() {
@@ -197,14 +248,42 @@ class daemon {
       log::warn("", "reload: metrics.listen changed; it takes effect only after a restart");
     }
     apply_log_config(next.log);
+    const reload_counts counts = reconcile(next.connections);
+    const auto kafka = cfg_.kafka;
+    cfg_ = std::move(next);
+    cfg_.kafka = kafka;  // the producer keeps running on the settings it was built with
+    log::info("", "reload done: ", counts.added, " added, ", counts.removed, " removed, ", counts.changed, " changed");
+    notify_.ready();
+  }
 
-    std::map<std::string, const config::connection_config*> wanted;
-    for (const auto& c : next.connections) {
-      wanted[c.name] = &c;
-    }
+  struct reload_counts {
     std::size_t added = 0;
     std::size_t removed = 0;
     std::size_t changed = 0;
+  };
+
+  // Brings every connection the daemon knows (live, pending behind a closing socket, or closing) to what `wanted`
+  // says. The latest file wins: starts an earlier reload deferred are dropped and worked out again from this file,
+  // so a connection changed twice starts once, with the second settings, and a removed one never comes back.
+  reload_counts reconcile(const std::vector<config::connection_config>& wanted_list) {
+    std::map<std::string, const config::connection_config*> wanted;
+    for (const auto& c : wanted_list) {
+      wanted[c.name] = &c;
+    }
+    reload_counts counts;
+    std::map<std::string, pending_start> was_pending;
+    was_pending.swap(pending_);
+    pending_by_token_.clear();
+    for (const auto& [name, entry] : was_pending) {
+      const auto w = wanted.find(name);
+      if (w == wanted.end()) {
+        log::info(name, "reload: connection removed before its start (it was waiting for an old socket to close)");
+        ++counts.removed;
+      } else if (!(*w->second == entry.cfg)) {
+        log::info(name, "reload: connection changed again before its start; the new settings win");
+        ++counts.changed;
+      }
+    }
     std::vector<std::string> names;
     for (const auto& [name, conn] : connections_) {
       names.push_back(name);
@@ -214,29 +293,28 @@ class daemon {
       if (w == wanted.end()) {
         log::info(name, "reload: connection removed, tearing it down");
         stop_connection(name, nullptr);
-        ++removed;
+        ++counts.removed;
       } else if (!(*w->second == connections_.at(name)->settings())) {
         log::info(name, "reload: connection changed, reconnecting with the new settings");
-        deferred_starts_[name] = *w->second;
         stop_connection(name, nullptr);
-        ++changed;
+        ++counts.changed;
       }
     }
-    for (const auto& c : next.connections) {
-      if (connections_.count(c.name) == 0 && stopping_connections_.count(c.name) == 0 &&
-          deferred_starts_.count(c.name) == 0) {
+    for (const auto& c : wanted_list) {
+      if (connections_.count(c.name) != 0) {
+        continue;  // live and unchanged
+      }
+      const bool known = was_pending.count(c.name) != 0 || std::find(names.begin(), names.end(), c.name) != names.end();
+      if (!known) {
         log::info(c.name, "reload: connection added");
-        start_connection(c);
-        ++added;
-      } else if (stopping_connections_.count(c.name) != 0 && deferred_starts_.count(c.name) == 0) {
-        deferred_starts_[c.name] = c;  // removed and re-added while its old socket is still closing
+        ++counts.added;
+      }
+      start_connection(c);
+      if (pending_.count(c.name) != 0) {
+        log::info(c.name, "reload: waiting for the old socket of the same token or name to close before connecting");
       }
     }
-    const auto kafka = cfg_.kafka;
-    cfg_ = std::move(next);
-    cfg_.kafka = kafka;  // the producer keeps running on the settings it was built with
-    log::info("", "reload done: ", added, " added, ", removed, " removed, ", changed, " changed");
-    notify_.ready();
+    return counts;
   }
 
   // Ready = the producer is healthy and every configured connection is live; the detail names what is not.
@@ -255,6 +333,10 @@ class daemon {
         r.ready = false;
         r.detail += "connection " + name + " not live\n";
       }
+    }
+    for (const auto& [name, entry] : pending_) {
+      r.ready = false;
+      r.detail += "connection " + name + " waiting for an old socket to close\n";
     }
     return r;
   }
@@ -289,7 +371,8 @@ class daemon {
     }
     stopping_ = true;
     notify_.stopping();
-    deferred_starts_.clear();
+    pending_.clear();
+    pending_by_token_.clear();
     status_timer_.cancel();
     // Upstreams first, so nothing new arrives while Kafka drains.
     std::vector<std::string> names;
@@ -306,14 +389,15 @@ class daemon {
       }
       log::error("", "upstream connections did not close within ", upstream_stop_bound.count(),
                  " s; draining Kafka anyway");
-      stopping_connections_.clear();
+      closing_names_.clear();
+      closing_tokens_.clear();
       maybe_drain();
     });
     maybe_drain();
   }
 
   void maybe_drain() {
-    if (!stopping_ || draining_ || !stopping_connections_.empty() || !connections_.empty()) {
+    if (!stopping_ || draining_ || !closing_names_.empty() || !connections_.empty()) {
       return;
     }
     draining_ = true;
@@ -372,8 +456,20 @@ class daemon {
   std::unique_ptr<kafka::publisher> publisher_;
   std::unique_ptr<metrics::http_server> http_;
   std::map<std::string, std::shared_ptr<upstream::connection>> connections_;
-  std::set<std::string> stopping_connections_;
-  std::map<std::string, config::connection_config> deferred_starts_;
+  // Connections whose stop has not completed yet, by name and by config::token_identity(); the socket of each may
+  // still be open, so nothing with the same token or name may start until it has gone.
+  std::multiset<std::string> closing_names_;
+  std::multiset<std::string> closing_tokens_;
+  // config::token_identity() of each connection in connections_, by name.
+  std::map<std::string, std::string> live_tokens_;
+  // Connections to start once the token and name they need are free (see start_connection), by name, and the same
+  // entries by token (token → name) so that a socket going away looks only at the starts it was holding back.
+  struct pending_start {
+    config::connection_config cfg;
+    std::string token;
+  };
+  std::map<std::string, pending_start> pending_;
+  std::multimap<std::string, std::string> pending_by_token_;
   std::uint64_t last_published_ = 0;
   std::chrono::steady_clock::time_point last_status_at_ = std::chrono::steady_clock::now();
   int exit_code_ = exit_ok;

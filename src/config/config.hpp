@@ -122,6 +122,13 @@ struct config {
   log_config log;
 };
 
+// Which upstream token a connection holds, whatever URL it reaches it by: the vendors cap connections per token, so
+// two entries (or an old and a new entry across a reload) with the same identity must never be live together. The
+// credential is what counts (Acme: the token identifier; Slack: the token), not the endpoint: a URL with or without
+// a trailing slash, another host spelling or discovery instead of a fixed URL all reach the same account. A SHA-256
+// digest of kind and credential, so the identity can be kept and compared without holding another copy of the secret.
+[[nodiscard]] std::string token_identity(const connection_config& c);
+
 [[nodiscard]] const char* to_string(connection_kind kind) noexcept;
 [[nodiscard]] const char* to_string(acme_tier tier) noexcept;
 

@@ -109,7 +109,7 @@ std::string normalize_brokers(std::string_view brokers) {
 struct connection_places {
   std::optional<field> name;
   std::optional<field> token;  // acme: identifier, slack: key
-  std::string token_identity;  // kind, endpoint and the resolved token; compared, never printed
+  std::string token_identity;  // config::token_identity(): compared, never printed
 };
 
 class schema_reader {
@@ -494,9 +494,7 @@ connection_places schema_reader::read_connection(const field& f, connection_conf
   m.finish();
 
   if (places.token && (acme || slack)) {
-    const secret& token = slack ? c.key : c.identifier;
-    const std::string& endpoint = slack ? c.url : (c.url.empty() ? c.api_url : c.url);
-    places.token_identity = std::string(to_string(c.kind)) + '\n' + endpoint + '\n' + token.value;
+    places.token_identity = token_identity(c);
   }
   return places;
 }

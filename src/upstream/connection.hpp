@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,11 @@ class registry;
 // (upstream/socketio, upstream/slack) implement this; the daemon owns them all and only talks through it.
 // Every member is called on the io_context thread.
 namespace rtm::upstream {
+
+// A token the upstream refused (bad credentials, a revoked or wrong-type token) will not fix itself in seconds: every
+// dialect waits at least this long before trying it again, whatever reconnect.max_delay says, so a fleet of refused
+// tokens never becomes a login storm that gets the account or the IP blocked.
+inline constexpr std::chrono::seconds refused_credential_min_delay{60};
 
 class connection {
  public:

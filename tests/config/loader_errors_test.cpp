@@ -636,6 +636,47 @@ connections:
                  "connections[1].key", 9, "the same token as the connection at line 6");
 }
 
+// The credential is the token, whatever URL reaches it: a trailing slash, another spelling of the host, or discovery
+// instead of a fixed URL must not let two connections hold it at once.
+TEST_CASE("the same token under two spellings of its endpoint is still one token") {
+  const auto acme_pair = [](const std::string& first, const std::string& second) {
+    return "kafka:\n  brokers: \"localhost:9092\"\nconnections:\n"
+           "  - name: a1\n    kind: acme\n    identifier: {value: same-id}\n    key: {value: k1}\n" +
+           first + "  - name: a2\n    kind: acme\n    identifier: {value: same-id}\n    key: {value: k1}\n" + second;
+  };
+  SUBCASE("a fixed url and discovery") {
+    expect_problem(acme_pair("    url: wss://rtm.acme.com/\n", ""), "connections[1].identifier", 11,
+                   "the same token as the connection at line 6");
+  }
+  SUBCASE("with and without a trailing slash") {
+    expect_problem(acme_pair("    url: wss://rtm.acme.com/\n", "    url: wss://rtm.acme.com\n"),
+                   "connections[1].identifier", 11, "the same token as the connection at line 6");
+  }
+  SUBCASE("host names differing in case") {
+    expect_problem(acme_pair("    url: wss://RTM.Acme.com/\n", "    url: wss://rtm.acme.com/\n"),
+                   "connections[1].identifier", 11, "the same token as the connection at line 6");
+  }
+  SUBCASE("discovery over two api_urls") {
+    expect_problem(acme_pair("    api_url: https://api.acme.com/v1\n", "    api_url: https://API.acme.com/v1/\n"),
+                   "connections[1].identifier", 11, "the same token as the connection at line 6");
+  }
+  SUBCASE("slack: two spellings of the Web API base") {
+    expect_problem(R"(kafka:
+  brokers: "localhost:9092"
+connections:
+  - name: s1
+    kind: slack
+    key: {value: xoxb-same}
+    url: https://slack.com/api/
+  - name: s2
+    kind: slack
+    key: {value: xoxb-same}
+    url: https://SLACK.com/api
+)",
+                   "connections[1].key", 10, "the same token as the connection at line 6");
+  }
+}
+
 TEST_CASE("a slack key that is not a Slack token") {
   expect_problem(R"(kafka:
   brokers: "localhost:9092"

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/murmur2.hpp"
@@ -252,6 +253,68 @@ TEST_CASE("daemon: SIGHUP reload adds, removes and changes connections and leave
   CHECK_MESSAGE(stats.find(R"("max_live":{"acme-id":1,"acme-id2":1})") != std::string::npos, stats);
   CHECK(upstream.count_events("AUTH acme-id ok") == 0);  // a authenticated once, at start, never again
 
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == 0);
+}
+
+// The reload window: the old socket of a changed connection is still closing (the server does not answer the close
+// handshake, so it lasts the close grace) when the next SIGHUP arrives. Whatever the files say, the token never has
+// two sockets (the fixture's max_connections counts Engine.IO connections, i.e. sockets, of its one token here), and
+// the latest file wins: nothing an earlier reload deferred comes back.
+TEST_CASE("daemon: two SIGHUPs while an old socket is still closing: the latest file wins, one socket per token") {
+  rtm::kafka::embedded_cluster cluster;
+  auto upstream = acme_upstream(10000, 10000);  // slow server pings: the held close is not cut short by a timeout
+  rtm::test::temp_dir dir;
+  const std::string head = "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\nconnections:\n";
+  const std::string tail = "metrics:\n  listen: \"\"\n";
+  const std::string a = acme_connection("acme-a", upstream.port(), "acme-id", "ACME_KEY");
+  const std::string with_events = "    events: [\"message:*\"]\n";
+  daemon_process d(dir, head + a + tail, {{"ACME_KEY", "acme-K3y-5ecret-77"}});
+  REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+
+  SUBCASE("changed, then removed and its token given to a new name") {
+    CHECK(upstream.command(R"({"cmd":"hold_close"})") == "OK hold_close 1");
+    dir.write("rtm-bridge.yaml", head + a + with_events + tail);
+    d.signal(SIGHUP);
+    REQUIRE(d.log_has("reload done: 0 added, 0 removed, 1 changed", 10s));
+    dir.write("rtm-bridge.yaml", head + acme_connection("acme-b", upstream.port(), "acme-id", "ACME_KEY") + tail);
+    d.signal(SIGHUP);
+    REQUIRE(d.log_has("reload done: 1 added, 1 removed, 0 changed", 10s));
+    // b connects once a's socket is gone; a never comes back with the first reload's settings.
+    REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+    CHECK(upstream.count_events("AUTH acme-id ok") == 0);
+    std::this_thread::sleep_for(3s);
+    CHECK(upstream.count_events("AUTH acme-id ok") == 0);
+  }
+  SUBCASE("changed twice: the second edit wins") {
+    CHECK(upstream.command(R"({"cmd":"hold_close"})") == "OK hold_close 1");
+    dir.write("rtm-bridge.yaml", head + a + with_events + tail);
+    d.signal(SIGHUP);
+    REQUIRE(d.log_has("reload done: 0 added, 0 removed, 1 changed", 10s));
+    dir.write("rtm-bridge.yaml", head + a + "    events: [\"session:*\"]\n" + tail);
+    d.signal(SIGHUP);
+    // The second reload's own line (the first one printed the same).
+    REQUIRE(rtm::test::eventually(
+        [&d] {
+          const std::string log = d.log();
+          const std::string line = "reload done: 0 added, 0 removed, 1 changed";
+          const auto first = log.find(line);
+          return first != std::string::npos && log.find(line, first + 1) != std::string::npos;
+        },
+        10s));
+    REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok [\"session:", 30s), d.log());
+    std::this_thread::sleep_for(3s);
+    CHECK(upstream.count_events("AUTH acme-id ok") == 0);
+  }
+  SUBCASE("renamed: the new name waits for the old socket of the same token") {
+    CHECK(upstream.command(R"({"cmd":"hold_close"})") == "OK hold_close 1");
+    dir.write("rtm-bridge.yaml", head + acme_connection("acme-renamed", upstream.port(), "acme-id", "ACME_KEY") + tail);
+    d.signal(SIGHUP);
+    REQUIRE(d.log_has("reload done: 1 added, 1 removed, 0 changed", 10s));
+    REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
+  }
+  const std::string stats = upstream.command(R"({"cmd":"stats"})");
+  CHECK_MESSAGE(stats.find(R"("max_connections":1,)") != std::string::npos, stats);
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == 0);
 }

@@ -196,6 +196,13 @@ class rig {
     return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
   }
 
+  std::uint64_t failed(const std::string& reason) {
+    const std::string text = runner_.call([this] { return metrics_.render(); });
+    const std::string key = "rtm_bridge_events_failed_total{connection=\"acme-test\",reason=\"" + reason + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
+
   std::uint64_t received(const std::string& event) {
     return runner_.call([this, event] { return metrics_.received("acme-test", event); });
   }
@@ -783,4 +790,51 @@ TEST_CASE("acme: stop in any phase ends with no socket and calls done") {
     CHECK(eventually([&server] { return server.stat("/connections") == 0; }, 5s));
     CHECK(server.count("AUTH ", 500ms) == 1);  // no reconnect after a stop
   }
+}
+
+TEST_CASE("acme: a stop while reading is paused still delivers every event the server sent before it") {
+  // The events wait in our socket's receive buffer behind the pause; the stop leaves the namespace (41), reads on
+  // for the drain grace and delivers them, instead of reading them into a close handshake that discards them.
+  acme_server server({"--token", "id-1:key-1"});
+  rig r(acme_config(server.port));
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  r.pause();
+  // The pause takes effect at the next frame read: one priming event makes sure it has, so the batch below waits
+  // unread in the socket.
+  CHECK(server.emit("message:updated", R"({"team_id":"t1","seq":-1})") == "1");
+  REQUIRE(eventually([&r] { return r.sink.event_count() == 1; }, 5s));
+  constexpr int count = 100;
+  for (int i = 0; i < count; ++i) {
+    CHECK(server.emit("message:updated", R"({"team_id":"t1","seq":)" + std::to_string(i) + "}") == "1");
+  }
+  std::this_thread::sleep_for(300ms);
+  CHECK(r.sink.event_count() == 1);
+  CHECK(r.stop());
+  const auto events = r.sink.events();
+  REQUIRE(events.size() == count + 1);
+  for (int i = 0; i < count; ++i) {
+    CHECK(events[static_cast<std::size_t>(i) + 1].payload == R"({"team_id":"t1","seq":)" + std::to_string(i) + "}");
+  }
+  CHECK(r.failed("discarded_on_close") == 0);
+  CHECK(server.wait_line("DISCONNECT id-1 client namespace disconnect", 5s));
+}
+
+TEST_CASE("acme: refused credentials wait at least 60 s, even with a short reconnect.max_delay") {
+  rtm::test::stderr_capture log;
+  acme_server server({"--token", "id-1:key-1"});
+  auto cfg = acme_config(server.port);
+  cfg.key.value = "wrong-key";
+  cfg.reconnect = {50ms, 1000ms, 0.0};
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
+  REQUIRE(eventually([&r] { return r.reconnects("unauthorized") == 1; }, 5s));
+  // max_delay alone would bring it back after a second.
+  CHECK(server.count("AUTH id-1 refused", 2500ms) == 1);
+  const auto lines = log.lines_with({"connection=acme-test ", "reconnecting in ", " ms (unauthorized)"});
+  REQUIRE_MESSAGE(lines.size() == 1, log.text());
+  const auto at = lines[0].find("reconnecting in ") + std::string("reconnecting in ").size();
+  CHECK(std::stoll(lines[0].substr(at)) >= 60000);
 }

@@ -19,8 +19,16 @@ constexpr auto open_timeout = 10s;         // DNS + TCP + TLS + upgrade (the URL
 constexpr auto hello_timeout = 10s;        // Slack sends hello first; without it the socket is not live
 constexpr auto max_idle_before_ping = 5s;  // the docs: "send a ping every few seconds" when there is no activity
 constexpr auto stable_period = 30s;        // live this long before the back-off resets (no reconnect storms)
-constexpr auto fatal_min_delay = 60s;      // a token that cannot work: retried this rarely at most
+constexpr auto fatal_min_delay = std::chrono::duration_cast<std::chrono::milliseconds>(refused_credential_min_delay);
+// Slack's Retry-After is obeyed, up to this: a server (or a proxy) asking for hours would silently stop the stream.
+constexpr auto retry_after_cap = 15min;
+// Slack allows one message a second on an RTM socket, pings included. The ping goes out on a tick of half the
+// dead-connection bound, so the bound is raised to two ticks of a second at least.
+constexpr auto min_ping_timeout = 2s;
 constexpr auto retry_after_default = 30s;  // HTTP 429 without a usable Retry-After (the SDKs' default)
+// A close we start first reads on this long, so frames Slack already sent are delivered, not discarded by the close
+// handshake; Slack closing the socket itself (after goodbye) ends it sooner.
+constexpr auto drain_grace = 1s;
 
 std::string with_method(const std::string& base, std::string_view method) {
   std::string url = base;
@@ -50,6 +58,11 @@ session::session(boost::asio::io_context& io, config::connection_config cfg, ups
 }
 
 void session::start() {
+  if (cfg_.ping_timeout < min_ping_timeout) {
+    log::warn(cfg_.name, "ping_timeout ", cfg_.ping_timeout.count(), " ms is below ",
+              std::chrono::milliseconds(min_ping_timeout).count(),
+              " ms: raised to that, so pings stay within Slack's one message per second");
+  }
   metrics_.connection_up(cfg_.name, false);
   call_rtm_connect();
 }
@@ -93,7 +106,12 @@ void session::on_rtm_connect(std::string_view error_text, const http::response& 
   }
   if (reply.status == 429) {
     const auto seconds = parse_retry_after(reply.retry_after);
-    const std::chrono::milliseconds wait = seconds ? std::chrono::seconds(*seconds) : retry_after_default;
+    std::chrono::milliseconds wait = seconds ? std::chrono::seconds(*seconds) : retry_after_default;
+    if (wait > retry_after_cap) {
+      log::warn(cfg_.name, "rtm.connect asked to wait ", *seconds, " s (Retry-After); waiting the cap of ",
+                std::chrono::duration_cast<std::chrono::seconds>(retry_after_cap).count(), " s instead");
+      wait = retry_after_cap;
+    }
     log::warn(cfg_.name, "rtm.connect is rate limited (HTTP 429); retrying in no less than ", wait.count(), " ms");
     metrics_.reconnect(cfg_.name, "rate_limited");
     return schedule_reconnect(wait);
@@ -134,6 +152,7 @@ void session::open_socket(const std::string& url) {
   opts.url_path_is_secret = true;  // a single-use ticket: whoever reads it first owns the session
   opts.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   opts.open_timeout = open_timeout;
+  opts.drain_grace = drain_grace;
   opts.max_message_size = cfg_.limits.max_frame_size;
   socket_ = std::make_shared<ws::client>(io_, std::move(opts), weak_from_this());
   if (paused_) {
@@ -170,9 +189,12 @@ void session::on_hello() {
 }
 
 void session::on_message(std::string_view payload, bool binary) {
-  if (state_ == state::stopped) {
+  if (!socket_) {
     return;
   }
+  // Closing (a reconnect, or a stop): the socket drains before its close handshake, and what it delivers is still
+  // published; control frames no longer change anything.
+  const bool closing = state_ == state::closing || state_ == state::stopped;
   last_inbound_ = std::chrono::steady_clock::now();
   if (payload.size() > cfg_.limits.max_event_size) {
     // Checked before the copy below: the receive buffer never grows beyond the event limit. Slack frames are events
@@ -190,6 +212,9 @@ void session::on_message(std::string_view payload, bool binary) {
   frame_buffer_.assign(payload);
   frame_buffer_.append(simdjson::SIMDJSON_PADDING, '\0');
   const frame f = decode_frame(frame_buffer_.data(), payload.size());
+  if (closing && f.kind != frame_kind::event && f.kind != frame_kind::invalid) {
+    return;
+  }
   switch (f.kind) {
     case frame_kind::hello:
       return on_hello();
@@ -234,8 +259,9 @@ void session::dead_letter(std::string_view reason, std::string_view raw, std::st
 // Right before on_close, from the transport. Also while closing: a teardown may have begun between the refusal and the
 // transport dropping the connection; the refusal is the real reason then.
 void session::on_message_refused(std::size_t limit) {
-  if (state_ != state::awaiting_hello && state_ != state::live && state_ != state::closing) {
-    return;
+  if (!socket_ || (state_ != state::awaiting_hello && state_ != state::live && state_ != state::closing &&
+                   state_ != state::stopped)) {
+    return;  // a stop's drain still reads: a refusal then is recorded like any other
   }
   const std::string detail = "a WebSocket message larger than limits.max_frame_size (" + std::to_string(limit) +
                              " bytes) was refused before its payload was read; the connection was closed (1009) " +
@@ -263,8 +289,8 @@ void session::on_event_frame(std::string_view raw, std::string_view type_name) {
 }
 
 void session::schedule_liveness() {
-  const auto tick = std::min<std::chrono::milliseconds>(max_idle_before_ping, cfg_.ping_timeout / 2);
-  liveness_timer_.expires_after(std::max<std::chrono::milliseconds>(tick, 50ms));
+  const auto tick = std::min<std::chrono::milliseconds>(max_idle_before_ping, ping_timeout() / 2);
+  liveness_timer_.expires_after(tick);
   liveness_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (auto self = weak.lock(); self && !ec) {
       self->on_liveness_tick();
@@ -283,15 +309,15 @@ void session::on_liveness_tick() {
   }
   const auto now = std::chrono::steady_clock::now();
   const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - std::max(last_inbound_, resumed_at_));
-  if (silent >= cfg_.ping_timeout) {
+  if (silent >= ping_timeout()) {
     log::warn(cfg_.name, "no frame (not even a pong) for ", silent.count(), " ms (ping_timeout ",
-              cfg_.ping_timeout.count(), " ms): the connection is dead; reconnecting");
+              ping_timeout().count(), " ms): the connection is dead; reconnecting");
     return teardown("ping_timeout", 0ms, true);
   }
   if (now - live_since_ >= stable_period) {
     backoff_.reset();
   }
-  const auto tick = std::min<std::chrono::milliseconds>(max_idle_before_ping, cfg_.ping_timeout / 2);
+  const auto tick = std::min<std::chrono::milliseconds>(max_idle_before_ping, ping_timeout() / 2);
   // Half a tick of silence is enough to ask: with "a full tick" a frame that came just after the previous tick left
   // this tick a hair short of it, no ping went out, and the next tick found ping_timeout (two ticks) of silence on a
   // healthy connection (seen under load). Any reply (pong or otherwise) counts: liveness is judged on inbound
@@ -327,11 +353,7 @@ void session::on_close(int code, std::string_view reason, std::string_view error
   liveness_timer_.cancel();
   set_live(false);
   if (state_ == state::stopped) {
-    if (stop_done_) {
-      auto done = std::move(stop_done_);
-      stop_done_ = nullptr;
-      done();
-    }
+    finish_stop();
     return;
   }
   if (pending_reason_.empty()) {
@@ -366,16 +388,23 @@ void session::schedule_reconnect(std::chrono::milliseconds min_delay) {
   });
 }
 
+std::chrono::milliseconds session::ping_timeout() const noexcept {
+  return std::max<std::chrono::milliseconds>(cfg_.ping_timeout, min_ping_timeout);
+}
+
 void session::set_live(bool live) {
   metrics_.connection_up(cfg_.name, live);
 }
 
 void session::stop(std::function<void()> done) {
+  if (done) {
+    stop_callbacks_.push_back(std::move(done));
+  }
   if (state_ == state::stopped) {
-    if (done) {
-      boost::asio::post(io_, std::move(done));
+    if (!socket_) {
+      finish_stop();
     }
-    return;
+    return;  // already on its way: on_close runs `done` with the others once the socket is gone
   }
   state_ = state::stopped;
   retry_timer_.cancel();
@@ -387,12 +416,25 @@ void session::stop(std::function<void()> done) {
     api_call_.reset();
   }
   if (socket_) {
-    stop_done_ = std::move(done);
     socket_->close(ws::close_code::going_away, "rtm-bridge stopping");
-    return;  // on_close calls done once the socket is gone
+    return;  // on_close runs the callbacks once the socket is gone
   }
-  if (done) {
+  finish_stop();
+}
+
+void session::finish_stop() {
+  // `done` runs on the io_context, never inside stop() or a transport callback.
+  for (auto& done : stop_callbacks_) {
     boost::asio::post(io_, std::move(done));
+  }
+  stop_callbacks_.clear();
+}
+
+void session::on_frames_discarded(std::size_t frames) {
+  log::warn(cfg_.name, frames, " frame(s) arrived after our close frame and were discarded by the close handshake ",
+            "(counted in rtm_bridge_events_failed_total{reason=\"discarded_on_close\"})");
+  for (std::size_t i = 0; i < frames; ++i) {
+    metrics_.event_failed(cfg_.name, "discarded_on_close");
   }
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "upstream/connection.hpp"
@@ -50,6 +51,7 @@ class session final : public upstream::connection, public ws::handler, public st
   void on_message(std::string_view payload, bool binary) override;
   void on_close(int code, std::string_view reason, std::string_view error_text) override;
   void on_message_refused(std::size_t limit) override;
+  void on_frames_discarded(std::size_t frames) override;
 
  private:
   enum class state { idle, calling_api, opening, awaiting_hello, live, closing, backing_off, stopped };
@@ -69,6 +71,9 @@ class session final : public upstream::connection, public ws::handler, public st
                    std::size_t original_size = 0);
   void schedule_reconnect(std::chrono::milliseconds min_delay);
   void set_live(bool live);
+  void finish_stop();
+  // The dead-connection bound: cfg_.ping_timeout, raised to the least that keeps pings within Slack's rate limit.
+  [[nodiscard]] std::chrono::milliseconds ping_timeout() const noexcept;
   [[nodiscard]] std::chrono::milliseconds next_delay();
 
   boost::asio::io_context& io_;
@@ -96,7 +101,8 @@ class session final : public upstream::connection, public ws::handler, public st
   // When reading last resumed after a Kafka backpressure pause: silence while we were not reading says nothing
   // about the peer, so liveness counts from whichever is later, this or the last inbound frame.
   std::chrono::steady_clock::time_point resumed_at_{};
-  std::function<void()> stop_done_;
+  // stop()'s `done` callbacks (stop may be called more than once): all run once the socket is gone for certain.
+  std::vector<std::function<void()>> stop_callbacks_;
 
   // The receive buffer: frames are copied here with simdjson's padding after them; reused, so steady state does
   // not allocate.

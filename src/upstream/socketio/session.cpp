@@ -93,6 +93,7 @@ void session::stop(std::function<void()> done) {
     return;  // the socket is already going; after_socket_gone() finishes the stop
   }
   const bool engine_up = phase_ == phase::namespace_connect || phase_ == phase::authenticating || phase_ == phase::live;
+  draining_ = phase_ == phase::live;
   mark_down();
   ++generation_;
   phase_ = phase::closing;
@@ -206,6 +207,7 @@ void session::connect_to(const std::string& endpoint) {
   // The session's own phase timer is the authority; the transport's is a backstop.
   opts.open_timeout = tuning_.phase_timeout + tuning_.close_grace;
   opts.close_grace = tuning_.close_grace;
+  opts.drain_grace = tuning_.drain_grace;
   if (!cfg_.tls.verify && http::parse_url(*url).value_or(http::url{}).secure()) {
     log::warn(name(),
               "tls.verify is false: the RTM server's certificate and host name are NOT checked, the token "
@@ -215,6 +217,7 @@ void session::connect_to(const std::string& endpoint) {
   skip_binary_ = 0;
   frame_refused_ = false;
   awaiting_pong_ = false;
+  draining_ = false;
   engine_sid_.clear();
   phase_ = phase::connecting;
   client_ = std::make_unique<ws::client>(io_, std::move(opts), weak_from_this());
@@ -234,9 +237,10 @@ void session::on_message(std::string_view payload, bool binary) {
   const auto received_at = std::chrono::system_clock::now();
   const auto received_steady = std::chrono::steady_clock::now();
   last_frame_at_ = received_steady;
-  if (phase_ != phase::engine_open && phase_ != phase::namespace_connect && phase_ != phase::authenticating &&
-      phase_ != phase::live) {
-    return;  // closing: whatever still arrives on the old socket is not delivered
+  const bool draining = phase_ == phase::closing && draining_;
+  if (!draining && phase_ != phase::engine_open && phase_ != phase::namespace_connect &&
+      phase_ != phase::authenticating && phase_ != phase::live) {
+    return;  // a socket that never went live has no events to deliver
   }
   try {
     if (binary && skip_binary_ > 0) {
@@ -251,7 +255,12 @@ void session::on_message(std::string_view payload, bool binary) {
       dead_letter("binary_frame", payload, received_at);
       return;
     }
-    handle_packet(decoder_.decode(payload), payload, received_at, received_steady);
+    const packet& p = decoder_.decode(payload);
+    if (draining) {
+      drain_packet(p, payload, received_at, received_steady);
+      return;
+    }
+    handle_packet(p, payload, received_at, received_steady);
   } catch (const std::exception& e) {
     // Nothing above is expected to throw (allocation aside); if it does, this socket is not trusted any more.
     log::error(name(), "internal error while handling a frame: ", e.what());
@@ -321,6 +330,26 @@ void session::handle_packet(const packet& p, std::string_view raw, std::chrono::
       dead_letter(p.reason, raw, received_at);
       skip_binary_ += p.attachments;
       return;
+  }
+}
+
+void session::drain_packet(const packet& p, std::string_view raw, std::chrono::system_clock::time_point received_at,
+                           std::chrono::steady_clock::time_point received_steady) {
+  switch (p.type) {
+    case packet_type::invalid:
+      dead_letter(p.reason, raw, received_at);
+      return;
+    case packet_type::binary:
+      dead_letter(p.reason, raw, received_at);
+      skip_binary_ += p.attachments;
+      return;
+    case packet_type::event:
+      if (p.event_name != "authenticated" && p.event_name != "unauthorized") {
+        handle_event(p, raw, received_at, received_steady);
+      }
+      return;
+    default:
+      return;  // the session is going: pings, connects and disconnects change nothing now
   }
 }
 
@@ -431,7 +460,8 @@ void session::go_live() {
 
 void session::credential_refused(std::string_view what) {
   log::error(name(), "the RTM server refused the credentials: ", excerpt(what),
-             " (check the connection's identifier, key and tier); retrying no sooner than reconnect.max_delay");
+             " (check the connection's identifier, key and tier); retrying no sooner than reconnect.max_delay ",
+             "and 60 s");
   teardown("unauthorized", retry_kind::credential, false);
 }
 
@@ -440,7 +470,7 @@ void session::credential_refused(std::string_view what) {
 void session::namespace_refused(std::string_view server_message) {
   log::error(name(), "the RTM server refused the Socket.IO namespace connect (44) with the message \"",
              excerpt(server_message), "\" (a server-side check refused this connection: check the account, the ",
-             "connection's identifier, key and tier); retrying no sooner than reconnect.max_delay");
+             "connection's identifier, key and tier); retrying no sooner than reconnect.max_delay and 60 s");
   teardown("namespace_refused", retry_kind::credential, false);
 }
 
@@ -552,12 +582,16 @@ void session::teardown(std::string_view reason, retry_kind kind, bool drop_now) 
     after_socket_gone();
     return;
   }
+  draining_ = !drop_now && phase_ == phase::live;
   phase_ = phase::closing;
   if (drop_now) {
     client_->abort();
-  } else {
-    client_->close(ws::close_code::normal, "");
+    return;
   }
+  if (draining_) {
+    send(std::string(disconnect_frame));  // leave the namespace: the server sends nothing new while we drain
+  }
+  client_->close(ws::close_code::normal, "");
 }
 
 void session::on_close(int code, std::string_view reason, std::string_view error_text) {
@@ -589,8 +623,9 @@ void session::on_close(int code, std::string_view reason, std::string_view error
 // Right before on_close, from the transport. Also while closing: a teardown may have begun between the refusal and the
 // transport dropping the connection; the refusal is the real reason then.
 void session::on_message_refused(std::size_t limit) {
-  if (stopping_ || phase_ == phase::idle || phase_ == phase::connecting || phase_ == phase::backing_off ||
-      phase_ == phase::stopped) {
+  // A stop's drain still reads, so a refusal can come then too: it is recorded like any other.
+  if ((stopping_ && !draining_) || phase_ == phase::idle || phase_ == phase::connecting ||
+      phase_ == phase::backing_off || phase_ == phase::stopped) {
     return;
   }
   frame_refused_ = true;
@@ -601,9 +636,22 @@ void session::on_message_refused(std::size_t limit) {
                              " bytes) was refused before its payload was read; the connection was closed (1009) " +
                              "and reconnected";
   dead_letter("frame_too_large", {}, std::chrono::system_clock::now(), detail);
+  if (stopping_) {
+    log::warn(name(), "an incoming frame exceeded limits.max_frame_size (", limit,
+              " bytes) while stopping; it was dead-lettered as frame_too_large");
+    return;
+  }
   log::warn(name(), "reconnecting: an incoming frame exceeded limits.max_frame_size (", limit,
             " bytes) and was refused unread, which costs the connection; it was dead-lettered as frame_too_large. ",
             "Raise limits.max_frame_size if the server legitimately sends such frames");
+}
+
+void session::on_frames_discarded(std::size_t frames) {
+  log::warn(name(), frames, " frame(s) arrived after our close frame and were discarded by the close handshake ",
+            "(counted in rtm_bridge_events_failed_total{reason=\"discarded_on_close\"})");
+  for (std::size_t i = 0; i < frames; ++i) {
+    metrics_.event_failed(name(), "discarded_on_close");
+  }
 }
 
 void session::after_socket_gone() {
@@ -628,12 +676,12 @@ void session::schedule_retry(std::string_view reason, retry_kind kind) {
   metrics_.reconnect(name(), reason);
   milliseconds delay = backoff_.next(random01());
   if (kind == retry_kind::credential) {
-    // Refused credentials will not fix themselves in a second: wait at least the longest back-off, with jitter
-    // on top so many tokens refused together do not come back in step.
-    const auto max_delay = cfg_.reconnect.max_delay;
-    const auto spread = static_cast<milliseconds::rep>(static_cast<double>(max_delay.count()) *
+    // Refused credentials will not fix themselves in a second: wait at least the longest back-off and never less
+    // than refused_credential_min_delay, with jitter on top so many tokens refused together do not come back in step.
+    const milliseconds floor = std::max<milliseconds>(cfg_.reconnect.max_delay, refused_credential_min_delay);
+    const auto spread = static_cast<milliseconds::rep>(static_cast<double>(floor.count()) *
                                                        std::clamp(cfg_.reconnect.jitter, 0.0, 1.0) * random01());
-    delay = std::max(delay, max_delay + milliseconds{spread});
+    delay = std::max(delay, floor + milliseconds{spread});
   }
   log::info(name(), "reconnecting in ", delay.count(), " ms (", reason, ")");
   retry_timer_.expires_after(delay);

@@ -40,6 +40,9 @@ namespace rtm::upstream::socketio {
 struct session_tuning {
   // Bound on each handshake phase: WebSocket open, the open packet, the `40` reply, `authenticated`.
   std::chrono::milliseconds phase_timeout{10000};
+  // A close we start on a live socket first reads on this long (after `41`, the server sends nothing new), so the
+  // events the server already sent are delivered rather than discarded by the close handshake.
+  std::chrono::milliseconds drain_grace{1000};
   // A graceful close is given this long before the TCP connection is dropped.
   std::chrono::milliseconds close_grace{2000};
   // The back-off resets only after `authenticated` and this long live, so a server that accepts and then drops the
@@ -74,6 +77,7 @@ class session final : public connection, public ws::handler, public std::enable_
   void on_message(std::string_view payload, bool binary) override;
   void on_close(int code, std::string_view reason, std::string_view error_text) override;
   void on_message_refused(std::size_t limit) override;
+  void on_frames_discarded(std::size_t frames) override;
 
  private:
   enum class phase {
@@ -101,6 +105,9 @@ class session final : public connection, public ws::handler, public std::enable_
 
   void handle_packet(const packet& p, std::string_view raw, std::chrono::system_clock::time_point received_at,
                      std::chrono::steady_clock::time_point received_steady);
+  // While a live socket drains before its close: events and dead letters only, no state changes.
+  void drain_packet(const packet& p, std::string_view raw, std::chrono::system_clock::time_point received_at,
+                    std::chrono::steady_clock::time_point received_steady);
   void handle_open_packet(const packet& p);
   void handle_connect_packet(const packet& p);
   void handle_event(const packet& p, std::string_view raw, std::chrono::system_clock::time_point received_at,
@@ -167,6 +174,7 @@ class session final : public connection, public ws::handler, public std::enable_
   std::uint64_t generation_ = 0;  // bumped whenever a socket is torn down; handlers of older ones bail out
   bool stopping_ = false;
   bool paused_ = false;
+  bool draining_ = false;       // closing a socket that was live: frames still arriving are delivered (drain_packet)
   bool awaiting_pong_ = false;  // v3
   // A heartbeat ran out while reading was paused for Kafka backpressure: the ping (or pong) may be sitting unread in
   // our own socket, so the peer is judged again, one full bound after reading resumes, instead of being dropped

@@ -77,6 +77,29 @@ class pooled_msg_manager : public std::enable_shared_from_this<pooled_msg_manage
   std::vector<message_ptr> pool_;
 };
 
+// websocketpp drops a data frame that arrives after our close frame was sent (RFC 6455 lets the closing side ignore
+// data) and says so only on its error log, as this exact text. This log keeps websocketpp's logging off and counts
+// exactly those frames, so they are reported (handler::on_frames_discarded) instead of lost unseen. One per endpoint,
+// and each client has its own endpoint: the count is this connection's.
+constexpr const char* discarded_frame_text = "got non-close frame while closing";
+
+template <typename Concurrency, typename Names>
+class discard_counting_log : public websocketpp::log::basic<Concurrency, Names> {
+ public:
+  using websocketpp::log::basic<Concurrency, Names>::basic;
+  void write(websocketpp::log::level /*channel*/, const std::string& msg) { count(msg.c_str()); }
+  void write(websocketpp::log::level /*channel*/, const char* msg) { count(msg); }
+  [[nodiscard]] std::size_t discarded() const noexcept { return discarded_; }
+
+ private:
+  void count(const char* msg) noexcept {
+    if (std::strcmp(msg, discarded_frame_text) == 0) {
+      ++discarded_;
+    }
+  }
+  std::size_t discarded_ = 0;
+};
+
 // websocketpp's transport timeouts are compile-time constants; the client's own open timer bounds the whole opening
 // (options::open_timeout), so these only need to be longer than any sane open_timeout. The socket shutdown one bounds
 // the TLS close_notify exchange after a close handshake.
@@ -91,10 +114,10 @@ struct rtm_config : public Base {
   typedef pooled_msg_manager<message_type> con_msg_manager_type;
   typedef websocketpp::message_buffer::alloc::endpoint_msg_manager<con_msg_manager_type> endpoint_msg_manager_type;
   typedef typename base::alog_type alog_type;
-  typedef typename base::elog_type elog_type;
+  typedef discard_counting_log<concurrency_type, websocketpp::log::elevel> elog_type;
   typedef typename base::rng_type rng_type;
 
-  // Errors reach the caller as on_close's error text; websocketpp's own logging stays off.
+  // Errors reach the caller as on_close's error text; websocketpp's own logging stays off (elog_type only counts).
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
 
@@ -332,7 +355,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   }
 
   void send_text(std::string text) override {
-    if (state_ != state::open || !con_) {
+    if ((state_ != state::open && state_ != state::draining) || !con_) {
       return;
     }
     const websocketpp::lib::error_code ec = con_->send(text, websocketpp::frame::opcode::text);
@@ -341,6 +364,9 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     }
   }
 
+  // A close we start drains first: for options::drain_grace the connection stays open for reading and every frame
+  // that arrives is delivered (the server's frames already on their way, and whatever is waiting in our receive
+  // buffer while reading was paused), then the close handshake begins. The peer closing meanwhile ends it early.
   void close(int code, std::string reason) override {
     if (state_ == state::connecting) {
       abort("closed before the WebSocket opened");
@@ -349,16 +375,39 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     if (state_ != state::open) {
       return;
     }
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    if (opts_.drain_grace <= std::chrono::milliseconds::zero()) {
+      begin_close_handshake();
+      return;
+    }
+    state_ = state::draining;
+    // A paused reader would deliver nothing of what the server already sent.
+    resume_reading();
+    close_timer_.expires_after(opts_.drain_grace);
+    close_timer_.async_wait([weak = this->weak_from_this()](const boost::system::error_code& error) {
+      if (error) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        self->guarded([self] { self->begin_close_handshake(); });
+      }
+    });
+  }
+
+  void begin_close_handshake() {
+    if (state_ != state::open && state_ != state::draining) {
+      return;
+    }
     state_ = state::closing;
     // A paused reader would never see the peer's close frame.
     resume_reading();
     websocketpp::lib::error_code ec;
-    con_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
+    con_->close(static_cast<websocketpp::close::status::value>(close_code_), close_reason_, ec);
     if (ec) {
       abort("cannot close the WebSocket: " + ec.message());
       return;
     }
-    close_code_ = code;
     close_timer_.expires_after(opts_.close_grace);
     close_timer_.async_wait([weak = this->weak_from_this()](const boost::system::error_code& error) {
       if (error) {
@@ -408,7 +457,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   [[nodiscard]] bool is_open() const noexcept override { return state_ == state::open; }
 
  private:
-  enum class state { idle, connecting, open, closing, closed };
+  enum class state { idle, connecting, open, draining, closing, closed };
 
   // wss: the TLS context for this connection's host; ws: nothing. False with `error` when TLS cannot be set up.
   bool prepare_transport(std::string& error);
@@ -505,7 +554,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   }
 
   void on_ws_message(const message_ptr& message) {
-    if (state_ != state::open && state_ != state::closing) {
+    if (state_ != state::open && state_ != state::draining && state_ != state::closing) {
       return;
     }
     if (auto events = handler_.lock()) {
@@ -538,7 +587,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     std::string reason;
     if (remote_sent) {
       reason = con_->get_remote_close_reason();
-    } else if (state_ == state::closing) {
+    } else if (state_ == state::closing || state_ == state::draining) {
       reason = con_->get_local_close_reason();
     }
     // Our refusal of an oversized message: 1009 is terminal for websocketpp, it drops the TCP connection as soon as
@@ -560,7 +609,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       if (transport && transport.message() != text) {
         text += " (" + transport.message() + ")";
       }
-    } else if (!remote_sent && state_ != state::closing) {
+    } else if (!remote_sent && state_ != state::closing && state_ != state::draining) {
       text = "the connection was closed without a close frame";
     }
     report(code, reason, text);
@@ -570,7 +619,7 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   // reads nothing more (hybi13 processor, connection::handle_read_frame). We never close with 1009 ourselves, and
   // close() moves us out of `open`, so a local 1009 while we are open is that refusal.
   [[nodiscard]] bool refused_by_us() const {
-    return state_ == state::open && con_ &&
+    return (state_ == state::open || state_ == state::draining) && con_ &&
            static_cast<int>(con_->get_local_close_code()) == close_code::message_too_big;
   }
 
@@ -638,10 +687,25 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       return;
     }
     state_ = state::closed;
+    const std::size_t discarded = take_discarded();
     finish();
     if (auto events = handler_.lock()) {
+      if (discarded > 0) {
+        events->on_frames_discarded(discarded);
+      }
       events->on_close(code, reason, error_text);
     }
+  }
+
+  // Frames websocketpp dropped since the last call (see discard_counting_log).
+  std::size_t take_discarded() noexcept {
+    if (!endpoint_) {
+      return 0;
+    }
+    const std::size_t total = endpoint_->get_elog().discarded();
+    const std::size_t fresh = total - discarded_reported_;
+    discarded_reported_ = total;
+    return fresh;
   }
 
   // Reports from inside a client member call: posted, so the owner is never re-entered.
@@ -650,12 +714,16 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       return;
     }
     state_ = state::closed;
+    const std::size_t discarded = take_discarded();
     finish();
     boost::asio::post(io_, [weak = handler_, code, reason = std::move(reason), text = std::move(error_text), refused,
-                            limit = opts_.max_message_size] {
+                            limit = opts_.max_message_size, discarded] {
       if (auto events = weak.lock()) {
         if (refused) {
           events->on_message_refused(limit);
+        }
+        if (discarded > 0) {
+          events->on_frames_discarded(discarded);
         }
         events->on_close(code, reason, text);
       }
@@ -679,6 +747,8 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   boost::asio::steady_timer close_timer_;
   state state_ = state::idle;
   int close_code_ = close_code::normal;
+  std::string close_reason_;
+  std::size_t discarded_reported_ = 0;
   bool pause_requested_ = false;
   bool paused_ = false;                       // websocketpp's reading is paused (set only inside its read handler)
   std::shared_ptr<std::string> tls_failure_;  // wss: why the peer's certificate was refused, if it was

@@ -38,7 +38,10 @@ struct options {
   // TCP connection (it cannot skip a frame); handler::on_message_refused() and then on_close() follow.
   std::size_t max_message_size = std::size_t{16} * 1024 * 1024;
   std::chrono::milliseconds open_timeout{10000};  // DNS + TCP + TLS + HTTP upgrade, all together
-  std::chrono::milliseconds close_grace{2000};    // close handshake, then the TCP connection is dropped
+  // A close we start first keeps reading (and delivering) this long, so what the server already sent is not lost;
+  // the peer closing ends it early. 0: the close handshake starts at once.
+  std::chrono::milliseconds drain_grace{0};
+  std::chrono::milliseconds close_grace{2000};  // close handshake, then the TCP connection is dropped
 };
 
 // Implemented by the session that owns the client. Calls arrive on the io_context thread, never from inside a
@@ -62,6 +65,9 @@ class handler {
   // The connection was closed because an incoming message exceeded options::max_message_size (its size is unknown:
   // it was refused unread). Called once, right before that connection's on_close, so the owner can record it.
   virtual void on_message_refused(std::size_t /*limit*/) {}
+  // Data frames that arrived after our close frame was sent and that websocketpp dropped unread (the server went on
+  // sending past the drain): called once, right before on_close, when there were any, so the owner can count them.
+  virtual void on_frames_discarded(std::size_t /*frames*/) {}
 };
 
 // Single use: one open(), one on_close(). The TCP connection never outlives the client: destroying it drops the
@@ -79,8 +85,9 @@ class client {
   void open();
   // Queued behind earlier sends; websocketpp writes one frame at a time. Ignored unless open.
   void send_text(std::string text);
-  // Graceful close: a close frame, the peer's reply, TCP shutdown; the TCP connection is dropped if that has not
-  // finished after close_grace. Before the open completed, the same as abort().
+  // Graceful close: reading (and on_message) goes on for options::drain_grace, then a close frame, the peer's reply,
+  // TCP shutdown; the TCP connection is dropped if that has not finished after close_grace. Before the open
+  // completed, the same as abort().
   void close(int code, std::string reason);
   // Drops the TCP connection now (a dead or hostile peer: nothing to wait for).
   void abort();

@@ -117,6 +117,13 @@ class slack_fixture {
     }
     return std::stol(line.substr(key + token.size() + 3));
   }
+  // A top-level number from the STATS line, e.g. total("pings").
+  long total(const std::string& field) {
+    const std::string line = command(R"({"cmd":"stats"})");
+    const auto at = line.find("\"" + field + "\":");
+    REQUIRE(at != std::string::npos);
+    return std::stol(line.substr(at + field.size() + 3));
+  }
   long connect_gap_ms(const std::string& token, std::size_t first, std::size_t second) {
     const std::string line = command(R"({"cmd":"stats"})");
     const auto times_at = line.find("\"connect_times\":{");
@@ -194,6 +201,20 @@ class loop {
     const std::string key = "rtm_bridge_reconnects_total{connection=\"" + connection + "\",reason=\"" + reason + "\"} ";
     const auto at = text.find(key);
     return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
+  std::uint64_t failed(const std::string& connection, const std::string& reason) {
+    auto result = std::make_shared<std::promise<std::string>>();
+    auto future = result->get_future();
+    boost::asio::post(io_, [this, result] { result->set_value(metrics_.render()); });
+    const std::string text = future.get();
+    const std::string key =
+        "rtm_bridge_events_failed_total{connection=\"" + connection + "\",reason=\"" + reason + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
+  // What the daemon does under Kafka backpressure.
+  void pause(const std::shared_ptr<rtm::upstream::slack::session>& s) {
+    boost::asio::post(io_, [s] { s->pause_reading(); });
   }
   // Stops the session on the loop and waits until its socket is gone.
   bool stop(const std::shared_ptr<rtm::upstream::slack::session>& s) {
@@ -512,4 +533,109 @@ TEST_CASE("slack: TLS peer and host name verification, for rtm.connect over HTTP
     CHECK_MESSAGE(log.lines_with({"warn connection=slack-main ", "tls.verify: false"}).size() == 3, log.text());
     CHECK(l.stop(s));
   }
+}
+
+TEST_CASE("slack: stop called twice runs both callbacks only once the socket is gone") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  // The server ignores the close frame: the socket stays open until the client's drain and close grace are over.
+  CHECK(upstream.command(R"({"cmd":"hold_close"})") == "OK 1");
+  auto first = std::make_shared<std::promise<void>>();
+  auto second = std::make_shared<std::promise<void>>();
+  auto first_done = first->get_future();
+  auto second_done = second->get_future();
+  boost::asio::post(l.io(), [s, first, second] {
+    s->stop([first] { first->set_value(); });
+    s->stop([second] { second->set_value(); });
+  });
+  CHECK(second_done.wait_for(500ms) == std::future_status::timeout);
+  CHECK(upstream.stat("live", "xoxb-good") == 1);  // still open: a successor must not have been told to go ahead
+  CHECK(first_done.wait_for(rtm::test::patience(10s)) == std::future_status::ready);
+  CHECK(second_done.wait_for(rtm::test::patience(1s)) == std::future_status::ready);
+  CHECK(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 0; }, 5s));
+}
+
+TEST_CASE("slack: a stop delivers every frame the server sent before it; what the close discards is counted") {
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  SUBCASE("while reading is paused for backpressure") {
+    // The frames wait in our socket's receive buffer; a stop must read and deliver them, not throw them away. The
+    // pause takes effect at the next frame read: one priming frame makes sure it has.
+    l.pause(s);
+    upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"seq\":-1}"})");
+    REQUIRE(rtm::test::eventually([&] { return sink.event_count() == 1; }, 5s));
+    for (int i = 0; i < 50; ++i) {
+      upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"seq\":)" + std::to_string(i) + "}\"}");
+    }
+    std::this_thread::sleep_for(300ms);
+    CHECK(sink.event_count() == 1);
+    CHECK(l.stop(s));
+    const auto events = sink.events();
+    REQUIRE(events.size() == 51);
+    for (std::size_t i = 1; i < events.size(); ++i) {
+      CHECK(events[i].payload == R"({"type":"message","seq":)" + std::to_string(i - 1) + "}");
+    }
+    CHECK(l.failed("slack-main", "discarded_on_close") == 0);
+  }
+  SUBCASE("while the server keeps sending through the drain") {
+    CHECK(upstream.command(R"({"cmd":"flood","interval_ms":2})") == "OK 1");
+    REQUIRE(rtm::test::eventually([&] { return sink.event_count() >= 20; }, 10s));
+    CHECK(l.stop(s));
+    CHECK(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 0; }, 5s));
+    // Every frame the server sent while the socket was open was either delivered or counted as discarded.
+    const auto sent = static_cast<std::uint64_t>(upstream.stat("flood_sent", "xoxb-good"));
+    CHECK(sink.event_count() + l.failed("slack-main", "discarded_on_close") == sent);
+  }
+  SUBCASE("frames sent after our close frame are counted as discarded") {
+    // The server answers our close frame only after sending 7 more frames: they arrive after the drain, inside the
+    // close handshake, where websocketpp drops them. Nothing may vanish uncounted.
+    upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"seq\":0}"})");
+    REQUIRE(rtm::test::eventually([&] { return sink.event_count() == 1; }, 5s));
+    CHECK(upstream.command(R"({"cmd":"send_after_close","count":7})") == "OK 1");
+    CHECK(l.stop(s));
+    CHECK(sink.event_count() == 1);
+    CHECK(l.failed("slack-main", "discarded_on_close") == 7);
+  }
+}
+
+TEST_CASE("slack: a Retry-After beyond 15 minutes is capped, with a warning") {
+  rtm::test::stderr_capture log;
+  slack_fixture upstream({"xoxb-good:T0001"});
+  upstream.command(R"({"cmd":"script","token":"xoxb-good","responses":[{"status":429,"retry_after":86400}]})");
+  recording_sink sink;
+  loop l;
+  auto s = l.start(slack_config("slack-main", upstream.api_url(), "xoxb-good"), sink);
+  REQUIRE(rtm::test::eventually([&] { return l.reconnects("slack-main", "rate_limited") == 1; }, 10s));
+  CHECK(l.stop(s));
+  CHECK_MESSAGE(log.lines_with({"connection=slack-main ", "Retry-After", "86400 s", "cap of 900 s"}).size() == 1,
+                log.text());
+  CHECK_MESSAGE(log.lines_with({"connection=slack-main ", "retrying in no less than 900000 ms"}).size() == 1,
+                log.text());
+}
+
+TEST_CASE("slack: a ping_timeout below 2 s does not make pings exceed one a second") {
+  rtm::test::stderr_capture log;
+  slack_fixture upstream({"xoxb-good:T0001"});
+  recording_sink sink;
+  loop l;
+  auto cfg = slack_config("slack-main", upstream.api_url(), "xoxb-good");
+  cfg.ping_timeout = 400ms;
+  auto s = l.start(cfg, sink);
+  REQUIRE(rtm::test::eventually([&] { return upstream.stat("live", "xoxb-good") == 1; }, 10s));
+  const long before = upstream.total("pings");
+  std::this_thread::sleep_for(4s);
+  const long pings = upstream.total("pings") - before;
+  // One a second at most over 4 s (plus one for the window's edges), and the healthy idle socket stays.
+  CHECK(pings <= 5);
+  CHECK(pings >= 1);
+  CHECK(l.reconnects("slack-main", "ping_timeout") == 0);
+  CHECK(l.stop(s));
+  CHECK_MESSAGE(log.lines_with({"connection=slack-main ", "ping_timeout 400 ms is below 2000 ms"}).size() == 1,
+                log.text());
 }
