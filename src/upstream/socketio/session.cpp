@@ -384,7 +384,8 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
   }
   event_info& info = info_for(p.event_name);
   if (info.subscribed) {
-    const std::string_view problem = publish_problem(p);
+    const std::string_view configured_team = cfg_.team_id ? std::string_view(*cfg_.team_id) : std::string_view();
+    const std::string_view problem = publish_problem(p, configured_team);
     if (!problem.empty()) {
       dead_letter(problem, raw, received_at);
     } else {
@@ -393,8 +394,9 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
       ev.from = source::acme;
       ev.name = p.event_name;
       ev.name_space = name_space_of(p.event_name);
-      ev.team_id = p.team_id;
+      ev.team_id = record_key(p, configured_team);
       ev.payload = p.payload;
+      ev.extra_args = p.extra_arguments;
       ev.received_at = received_at;
       ev.received_steady = received_steady;
       if (!info.received) {
