@@ -90,12 +90,17 @@ TEST_CASE("subscription list from the configured globs") {
   CHECK(std::find(all.begin(), all.end(), "session:update_availability") != all.end());
   CHECK(std::find(all.begin(), all.end(), "plan:subscription:updated") != all.end());
 
+  // A glob: its known matches, then itself (so a server that matches patterns delivers new events as well).
   const auto some = sio::subscription({"session:update_*", "message:updated", "custom:event"});
-  CHECK(some == std::vector<std::string>{"session:update_availability", "session:update_verify", "message:updated",
-                                         "custom:event"});
+  CHECK(some == std::vector<std::string>{"session:update_availability", "session:update_verify", "session:update_*",
+                                         "message:updated", "custom:event"});
   const auto duplicates = sio::subscription({"message:updated", "message:*"});
   CHECK(std::count(duplicates.begin(), duplicates.end(), "message:updated") == 1);
   CHECK(sio::subscription({"nothing:*"}) == std::vector<std::string>{"nothing:*"});
+  CHECK(sio::subscription({"message:*"}).back() == "message:*");
+  CHECK(sio::globs_matching_nothing_known({"nothing:*", "message:*", "exact:name", "x?"}) ==
+        std::vector<std::string>{"nothing:*", "x?"});
+  CHECK(sio::globs_matching_nothing_known({}).empty());
   CHECK(sio::is_glob("a*"));
   CHECK(sio::is_glob("a?"));
   CHECK(sio::is_glob("[ab]"));
