@@ -6,6 +6,7 @@
 #include "config/duration.hpp"
 #include "config/kafka_properties.hpp"
 #include "config/size.hpp"
+#include "upstream/socketio/acme_events.hpp"
 
 // `--check-config` output: what the daemon would run, in one screen. Secrets appear only as secret::describe()
 // (their source), and properties that hold credentials only as "****".
@@ -37,6 +38,26 @@ std::string property_text(const kafka_config& k, const std::string& name, const 
   return is_sensitive_property(name) ? "****" : value;
 }
 
+// What the authentication emit will ask for (the globs expanded against the known events), and a warning for each
+// glob that matches none of them: it subscribes nothing.
+void write_subscription(std::ostringstream& out, const connection_config& c) {
+  namespace sio = upstream::socketio;
+  const std::vector<std::string> names = sio::subscription(c.events);
+  out << "    subscription (" << names.size() << " sent in authentication): ";
+  if (c.events.empty()) {
+    out << "all " << names.size() << " known events";
+  } else {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out << (i == 0 ? "" : ",") << names[i];
+    }
+  }
+  out << "\n";
+  for (const std::string& glob : sio::globs_matching_nothing_known(c.events)) {
+    out << "    warning: events glob \"" << glob << "\" matches no event this build knows, so it subscribes nothing "
+        << "(globs are expanded here, never sent): list the wanted events by their exact names\n";
+  }
+}
+
 void write_connection(std::ostringstream& out, const connection_config& c) {
   out << "  " << c.name << ": " << to_string(c.kind);
   if (c.kind == connection_kind::acme) {
@@ -54,12 +75,20 @@ void write_connection(std::ostringstream& out, const connection_config& c) {
     out << ", api " << c.url;
   }
   out << ", key " << c.key.describe();
-  out << ", team_id " << c.team_id.value_or(c.kind == connection_kind::acme ? "from each event" : "from rtm.connect");
+  if (c.kind == connection_kind::acme) {
+    // The payload's team_id is the key; a configured one keys the events that carry none.
+    out << ", team_id " << (c.team_id ? *c.team_id + " for events without one" : std::string("from each event"));
+  } else {
+    out << ", team_id " << c.team_id.value_or("from rtm.connect");
+  }
   out << ", reconnect " << format_duration(c.reconnect.initial_delay) << ".." << format_duration(c.reconnect.max_delay)
       << " jitter " << c.reconnect.jitter << ", ping_timeout " << format_duration(c.ping_timeout);
   out << ", tls " << (c.tls.verify ? "verify" : "NO VERIFICATION") << " ca " << c.tls.ca_file.value_or("system store")
       << ", limits frame " << format_size(c.limits.max_frame_size) << " event " << format_size(c.limits.max_event_size)
       << "\n";
+  if (c.kind == connection_kind::acme) {
+    write_subscription(out, c);
+  }
 }
 
 }  // namespace

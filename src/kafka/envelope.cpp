@@ -118,7 +118,8 @@ std::size_t envelope_size_hint(const upstream::event& ev, std::size_t id_size) n
   // Fixed text and keys are ~110 bytes; every escaped string may grow up to 6x (\u00XX).
   const std::size_t strings =
       ev.connection.size() + ev.name.size() + ev.team_id.size() + id_size + upstream::to_string(ev.from).size();
-  return 128 + timestamp_length + 6 * strings + (ev.payload.empty() ? 4 : ev.payload.size());
+  return 128 + timestamp_length + 6 * strings + (ev.payload.empty() ? 4 : ev.payload.size()) +
+         (ev.extra_args.empty() ? 0 : ev.extra_args.size() + 10);
 }
 
 void append_envelope(std::string& out, const upstream::event& ev, std::string_view id) {
@@ -136,7 +137,14 @@ void append_envelope(std::string& out, const upstream::event& ev, std::string_vi
   json::append_string(out, ev.team_id);
   out += R"(,"received_at":")";
   append_timestamp(out, ev.received_at);
-  out += R"(","data":)";
+  out += '"';
+  if (!ev.extra_args.empty()) {
+    // Socket.IO events with more than one argument: the first is `data`, the others follow byte for byte.
+    out += R"(,"args":[)";
+    out += ev.extra_args;
+    out += ']';
+  }
+  out += R"(,"data":)";
   if (ev.payload.empty()) {
     out += "null";
   } else {

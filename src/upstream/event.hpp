@@ -22,6 +22,9 @@ struct event {
   std::string_view team_id;        // the record key; never empty (sessions dead-letter events without one)
   std::string_view enterprise_id;  // slack Enterprise Grid id, empty otherwise
   std::string_view payload;        // raw JSON as received: acme the event argument, slack the whole frame
+  // acme: the event's arguments after the first, raw as received (comma-separated JSON values), empty when the
+  // event had at most one; published as the envelope's "args" array. Always empty for slack.
+  std::string_view extra_args;
   std::chrono::system_clock::time_point received_at;
   std::chrono::steady_clock::time_point received_steady;  // for the receipt→ack latency histogram
 };

@@ -39,6 +39,13 @@ void check_event(const sio::packet& p, std::string_view frame) {
   CHECK_SIO(sio::name_space_of(p.event_name) == p.event_name.substr(0, sio::name_space_of(p.event_name).size()));
   CHECK_SIO((p.payload_kind == sio::json_kind::none) == (p.argument_count == 0));
   CHECK_SIO((p.payload_kind == sio::json_kind::none) == p.payload.empty());
+  // Arguments after the first are kept, as received: never dropped, and valid JSON values once bracketed.
+  CHECK_SIO((p.argument_count > 1) == !p.extra_arguments.empty());
+  if (!p.extra_arguments.empty()) {
+    CHECK_SIO(part_of(p.extra_arguments, frame));
+    CHECK_SIO(json_space_trimmed(p.extra_arguments));
+    CHECK_SIO(valid_json("[" + std::string(p.extra_arguments) + "]"));
+  }
   if (p.payload.empty()) {
     CHECK_SIO(!sio::publish_problem(p).empty());
     return;

@@ -81,6 +81,29 @@ TEST_CASE("--check-config on a valid file prints a summary with every secret mas
   }
 }
 
+TEST_CASE("--check-config prints the expanded Acme subscription and warns about a glob that matches no known event") {
+  rtm::test::temp_dir dir;
+  const auto path = dir.write("rtm-bridge.yaml", R"(kafka:
+  brokers: "127.0.0.1:9092"
+connections:
+  - name: acme-main
+    kind: acme
+    url: "ws://127.0.0.1:1/"
+    identifier: {value: id}
+    key: {value: key}
+    events: ["spam:*", "nothing:known:*", "vendor:brand_new"]
+    team_id: T-fixed
+)");
+  const auto r = run({"--check-config", "--config", path});
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("subscription (3 sent in authentication): spam:message,spam:decision,vendor:brand_new\n") !=
+        std::string::npos);
+  CHECK(r.out.find("warning: events glob \"nothing:known:*\" matches no event this build knows") != std::string::npos);
+  CHECK(r.out.find("warning: events glob \"spam:*\"") == std::string::npos);
+  CHECK(r.out.find("team_id T-fixed for events without one") != std::string::npos);
+}
+
 TEST_CASE("--check-config on an invalid file exits 78 with PATH:LINE:COL: key.path: message") {
   rtm::test::temp_dir dir;
   const auto path = dir.write("bad.yaml", R"(kafka:

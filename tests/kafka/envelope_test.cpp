@@ -73,6 +73,20 @@ TEST_CASE("envelope: names are JSON-escaped, slack source, empty payload stays v
                R"("data":null})");
 }
 
+TEST_CASE("envelope: the arguments after an event's first travel byte for byte in args, before data") {
+  auto ev = sample_event();
+  ev.extra_args = R"(2 ,"x\ud83d",{"k":[1, 2]})";
+  std::string out;
+  rtm::kafka::append_envelope(out, ev, "acme-main:1:000001");
+  CHECK(out.find(R"("received_at":"2026-11-23T07:36:49.123456Z","args":[2 ,"x\ud83d",{"k":[1, 2]}],"data":)" +
+                 std::string(ev.payload) + "}") != std::string::npos);
+  CHECK(out.size() <= rtm::kafka::envelope_size_hint(ev, 18));
+  ev.extra_args = {};
+  out.clear();
+  rtm::kafka::append_envelope(out, ev, "acme-main:1:000001");
+  CHECK(out.find("\"args\"") == std::string::npos);
+}
+
 TEST_CASE("envelope: RFC 3339 microsecond timestamps incl. epoch edge cases") {
   CHECK(timestamp(0) == "1970-01-01T00:00:00.000000Z");
   CHECK(timestamp(1) == "1970-01-01T00:00:00.000001Z");

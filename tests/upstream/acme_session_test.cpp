@@ -37,6 +37,7 @@ struct recorded_event {
   std::string name_space;
   std::string team_id;
   std::string payload;
+  std::string extra_args;
 };
 
 struct recorded_dead_letter {
@@ -52,7 +53,7 @@ class recording_sink final : public rtm::upstream::sink {
   void on_event(const rtm::upstream::event& ev) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     events_.push_back({std::string(ev.connection), ev.from, std::string(ev.name), std::string(ev.name_space),
-                       std::string(ev.team_id), std::string(ev.payload)});
+                       std::string(ev.team_id), std::string(ev.payload), std::string(ev.extra_args)});
   }
   void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -640,7 +641,8 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   r.start();
   const auto auth = server.wait_line("AUTH id-1 ", 10s);
   REQUIRE(auth);
-  CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","message:updated"])");
+  // The glob's known matches, then the glob itself (for a server that matches patterns), then the exact name.
+  CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","session:update_*","message:updated"])");
   REQUIRE(r.wait_live());
   // The fake server sends everything to everyone; the session hands over only what the globs match.
   CHECK(server.emit("message:send", updated_payload) == "1");
@@ -837,4 +839,58 @@ TEST_CASE("acme: refused credentials wait at least 60 s, even with a short recon
   REQUIRE_MESSAGE(lines.size() == 1, log.text());
   const auto at = lines[0].find("reconnecting in ") + std::string("reconnecting in ").size();
   CHECK(std::stoll(lines[0].substr(at)) >= 60000);
+}
+
+// The server subscribes exact names: a glob is expanded over the events this build knows (the glob itself is never
+// sent: a server taking names only could refuse it), an exact name outside the list is sent as it is, and what the
+// server delivers is filtered by the globs on our side.
+TEST_CASE("acme: globs expand over the known events, exact unknown names are subscribed as they are") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.events = {"website:*", "brand:new:exact"};
+  rig r(cfg);
+  r.start();
+  const auto auth = server.wait_line("AUTH id-1 ", 10s);
+  REQUIRE(auth);
+  CHECK(*auth == R"(ok ["website:update_visitors_count","website:update_operators_availability",)"
+                 R"("website:users:available","brand:new:exact"])");
+  REQUIRE(r.wait_live());
+  CHECK(server.emit("website:brand_new_event", updated_payload) == "1");
+  CHECK(server.emit("brand:new:exact", updated_payload) == "1");
+  CHECK(server.emit("message:updated", updated_payload) == "1");
+  REQUIRE(eventually([&] { return r.sink.event_count() >= 2; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  const auto events = r.sink.events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].name == "website:brand_new_event");
+  CHECK(events[1].name == "brand:new:exact");
+}
+
+TEST_CASE("acme: a configured team_id keys the events without one; extra arguments and any valid JSON travel along") {
+  acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
+  auto cfg = acme_config(server.port);
+  cfg.team_id = "T-fixed";
+  rig r(cfg);
+  r.start();
+  REQUIRE(server.wait_count("AUTH id-1 ok", 1, 10s));
+  REQUIRE(r.wait_live());
+  const std::vector<std::string> frames{
+      R"(42["message:updated",{"website_id":"w1"}])",
+      R"(42["message:updated",{"team_id":"t-own","text":"cut \ud83d","n":123456789012345678901234567890}])",
+      R"(42["message:send",{"team_id":"t-own"}, 2 ,{"k":"\ud83d"}])",
+      R"(42["message:updated",{"team_id":7}])",
+  };
+  for (const auto& frame : frames) {
+    CHECK(server.raw(frame) == "1");
+  }
+  REQUIRE(eventually([&] { return r.sink.event_count() == 3 && r.sink.dead_letter_count() == 1; }, 5s));
+  const auto events = r.sink.events();
+  CHECK(events[0].team_id == "T-fixed");
+  CHECK(events[0].payload == R"({"website_id":"w1"})");
+  CHECK(events[1].team_id == "t-own");
+  CHECK(events[1].payload == R"({"team_id":"t-own","text":"cut \ud83d","n":123456789012345678901234567890})");
+  CHECK(events[1].extra_args.empty());
+  CHECK(events[2].payload == R"({"team_id":"t-own"})");
+  CHECK(events[2].extra_args == R"(2 ,{"k":"\ud83d"})");
+  CHECK(r.sink.dead_letters()[0].reason == "bad_team_id");
 }

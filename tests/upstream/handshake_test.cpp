@@ -90,12 +90,20 @@ TEST_CASE("subscription list from the configured globs") {
   CHECK(std::find(all.begin(), all.end(), "session:update_availability") != all.end());
   CHECK(std::find(all.begin(), all.end(), "plan:subscription:updated") != all.end());
 
+  // A glob: its known matches, never itself (a server that checks names could refuse it); exact names as they are.
   const auto some = sio::subscription({"session:update_*", "message:updated", "custom:event"});
   CHECK(some == std::vector<std::string>{"session:update_availability", "session:update_verify", "message:updated",
                                          "custom:event"});
   const auto duplicates = sio::subscription({"message:updated", "message:*"});
   CHECK(std::count(duplicates.begin(), duplicates.end(), "message:updated") == 1);
-  CHECK(sio::subscription({"nothing:*"}) == std::vector<std::string>{"nothing:*"});
+  // A glob that matches nothing known is not sent verbatim: it subscribes nothing, and is warned about.
+  CHECK(sio::subscription({"nothing:*"}).empty());
+  CHECK(sio::subscription({"nothing:*", "custom:event"}) == std::vector<std::string>{"custom:event"});
+  const auto messages = sio::subscription({"message:*"});
+  CHECK(std::find(messages.begin(), messages.end(), "message:*") == messages.end());
+  CHECK(sio::globs_matching_nothing_known({"nothing:*", "message:*", "exact:name", "x?"}) ==
+        std::vector<std::string>{"nothing:*", "x?"});
+  CHECK(sio::globs_matching_nothing_known({}).empty());
   CHECK(sio::is_glob("a*"));
   CHECK(sio::is_glob("a?"));
   CHECK(sio::is_glob("[ab]"));

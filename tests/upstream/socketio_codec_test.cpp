@@ -404,3 +404,64 @@ TEST_CASE("topic namespace of an event name") {
   CHECK(sio::name_space_of("plain") == "plain");
   CHECK(sio::name_space_of(":x").empty());
 }
+
+TEST_CASE("socket.io event: every valid JSON text is accepted byte for byte (lone surrogate escapes, huge numbers)") {
+  decoder d;
+  // What a JavaScript server sends after slicing an emoji in two: valid JSON (RFC 8259 §8.2), refused by simdjson.
+  const std::string lone = R"({"team_id":"t1","text":"cut \ud83d","low":"\udc00x","n":123456789012345678901234567890})";
+  const packet& p = decode(d, R"(42["message:updated",)" + lone + "]");
+  REQUIRE(p.type == packet_type::event);
+  CHECK(p.payload == lone);
+  CHECK(p.team_id == "t1");
+  CHECK(sio::publish_problem(p).empty());
+  // In the strings the decoder hands out (names, team ids) a lone surrogate becomes U+FFFD: they must be UTF-8.
+  const packet& named = decode(d, R"(42["ev\ud83d",{"team_id":"t\udbff","message":"m\ud83d\ude00"}])");
+  REQUIRE(named.type == packet_type::event);
+  CHECK(named.event_name == "ev\xEF\xBF\xBD");
+  CHECK(named.team_id == "t\xEF\xBF\xBD");
+  CHECK(named.message == "m\xF0\x9F\x98\x80");
+  // The same in every argument position and in the other packets.
+  CHECK(decode(d, R"(42["x","\ud83d"])").payload == R"("\ud83d")");
+  CHECK(decode(d, R"(42["x",["\ud83d",1e999999]])").payload == R"(["\ud83d",1e999999])");
+  CHECK(decode(d, R"(42["x",{"team_id":"t"},"\ud83d"])").type == packet_type::event);
+  CHECK(decode(d, R"(43["\ud83d"])").type == packet_type::ack);
+  CHECK(decode(d, R"(44{"message":"no \ud83d"})").message == "no \xEF\xBF\xBD");
+  // Still refused: what the grammar does not allow.
+  CHECK(invalid_reason(R"(42["x",{"a":"\ud83"}])") == "bad_json");
+  CHECK(invalid_reason(R"(42["x",{"a":"\u12G4"}])") == "bad_json");
+  CHECK(invalid_reason("42[\"x\",{\"a\":\"\xed\xa0\xbd\"}]") == "bad_json");  // a surrogate encoded raw: not UTF-8
+  CHECK(invalid_reason("42[\"x\",{\"a\":\"\xc0\xaf\"}]") == "bad_json");      // overlong
+  CHECK(invalid_reason(R"(42["x",{"a":+1}])") == "bad_json");
+}
+
+TEST_CASE("socket.io event: arguments after the first are kept byte for byte, never dropped") {
+  decoder d;
+  const packet& p = decode(d, R"(42["message:send",{"team_id":"t"}, 2 ,"x\ud83d",{"k":[1, 2]}] )");
+  REQUIRE(p.type == packet_type::event);
+  CHECK(p.argument_count == 4);
+  CHECK(p.payload == R"({"team_id":"t"})");
+  CHECK(p.extra_arguments == R"(2 ,"x\ud83d",{"k":[1, 2]})");
+  CHECK(decode(d, R"(42["x",{"team_id":"t"},null])").extra_arguments == "null");
+  CHECK(decode(d, R"(42["x",{"team_id":"t"}])").extra_arguments.empty());
+  CHECK(decode(d, R"(42["x"])").extra_arguments.empty());
+}
+
+TEST_CASE("a configured team_id keys the events that carry none") {
+  decoder d;
+  const packet& missing = decode(d, R"(42["x",{"a":1}])");
+  CHECK(sio::publish_problem(missing, "T-fixed").empty());
+  CHECK(sio::record_key(missing, "T-fixed") == "T-fixed");
+  const packet& empty = decode(d, R"(42["x",{"team_id":""}])");
+  CHECK(sio::publish_problem(empty, "T-fixed").empty());
+  CHECK(sio::record_key(empty, "T-fixed") == "T-fixed");
+  // The payload's own team id wins.
+  const packet& own = decode(d, R"(42["x",{"team_id":"t-own"}])");
+  CHECK(sio::publish_problem(own, "T-fixed").empty());
+  CHECK(sio::record_key(own, "T-fixed") == "t-own");
+  CHECK(sio::record_key(own, "") == "t-own");
+  // A payload that claims a team wrongly, or is no object, stays a dead letter.
+  CHECK(sio::publish_problem(decode(d, R"(42["x",{"team_id":7}])"), "T-fixed") == "bad_team_id");
+  CHECK(sio::publish_problem(decode(d, R"(42["x",5])"), "T-fixed") == "not_an_object");
+  // Without one configured, nothing changes.
+  CHECK(sio::publish_problem(decode(d, R"(42["x",{"a":1}])"), "") == "no_team_id");
+}

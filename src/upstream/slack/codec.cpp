@@ -4,6 +4,9 @@
 
 #include <array>
 #include <charconv>
+#include <new>
+
+#include "util/json_scan.hpp"
 
 namespace rtm::upstream::slack {
 namespace {
@@ -44,45 +47,67 @@ frame invalid(std::string_view reason) noexcept {
 
 }  // namespace
 
-frame decode_frame(const char* padded, std::size_t size) noexcept {
-  // The DOM parser validates the whole frame (structure, numbers, UTF-8), not only the fields we read: the frame is
-  // published byte for byte as the envelope's `data`, so it must be valid JSON all through. One parser per thread:
-  // frames are decoded on the io_context thread and a parser reuses its buffers. Views returned point into it and
-  // stay valid until the next decode on this thread.
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(padded, size, false).get(root) != simdjson::SUCCESS) {
-    return invalid("bad_json");
+namespace {
+
+// The scratch buffers string_value() unescapes into, one per field kept in the frame, reused by every decode on the
+// thread (frames are decoded on the io_context thread), so steady state allocates nothing.
+struct frame_scratch {
+  std::string key;
+  std::string type;
+  std::string subtype;
+};
+
+// {"code": N, ...}: the first integer "code" of a validated object.
+std::int64_t error_code_of(std::string_view error_object, std::string& key_scratch) {
+  json::reader object(error_object, 0);
+  std::string_view key;
+  std::string_view value;
+  std::int64_t code = 0;
+  while (object.next(value, &key)) {
+    if (json::string_value(key, key_scratch) == "code" && json::to_int64(value, code)) {
+      return code;
+    }
   }
-  simdjson::dom::object obj;
-  if (root.get_object().get(obj) != simdjson::SUCCESS) {
-    return invalid("not_an_object");
-  }
+  return 0;
+}
+
+frame decode_object(std::string_view text, std::size_t start, frame_scratch& scratch) {
+  // One pass of the shared validator over the whole frame, reading the few fields we need as it goes: the frame is
+  // published byte for byte as the envelope's `data`, so it must be valid JSON all through, and any valid JSON (a
+  // lone surrogate escape, an integer beyond 64 bits) must be accepted.
+  json::reader object(text, start);
   frame f;
   bool has_type = false;
-  for (const auto field : obj) {
-    const std::string_view key = field.key;
+  bool bad_type = false;
+  std::string_view key_token;
+  std::string_view value;
+  while (object.next(value, &key_token)) {
+    const std::string_view key = json::string_value(key_token, scratch.key);
     if (key == "type") {
-      if (field.value.get_string().get(f.type) != simdjson::SUCCESS) {
-        return invalid("bad_type");
+      if (value.front() == '"') {
+        f.type = json::string_value(value, scratch.type);
+        has_type = true;
+      } else {
+        bad_type = true;
       }
-      has_type = true;
     } else if (key == "subtype") {
-      std::string_view subtype;
-      if (field.value.get_string().get(subtype) == simdjson::SUCCESS) {
-        f.subtype = subtype;
+      if (value.front() == '"') {
+        f.subtype = json::string_value(value, scratch.subtype);
       }
     } else if (key == "reply_to") {
       std::int64_t id = 0;
-      if (field.value.get_int64().get(id) == simdjson::SUCCESS) {
+      if (json::to_int64(value, id)) {
         f.reply_to = id;
       }
-    } else if (key == "error") {
-      std::int64_t code = 0;
-      if (field.value["code"].get_int64().get(code) == simdjson::SUCCESS) {
-        f.error_code = code;
-      }
+    } else if (key == "error" && value.front() == '{') {
+      f.error_code = error_code_of(value, scratch.key);
     }
+  }
+  if (object.failed() || json::skip_space(text, object.end()) != text.size()) {
+    return invalid("bad_json");
+  }
+  if (bad_type) {
+    return invalid("bad_type");
   }
   if (!has_type) {
     if (f.reply_to) {
@@ -110,6 +135,23 @@ frame decode_frame(const char* padded, std::size_t size) noexcept {
     f.kind = frame_kind::event;
   }
   return f;
+}
+
+}  // namespace
+
+frame decode_frame(const char* padded, std::size_t size) noexcept {
+  const std::string_view text(padded, size);
+  const std::size_t start = json::skip_space(text, 0);
+  if (start >= text.size() || text[start] != '{') {
+    return invalid(json::valid(text) ? "not_an_object" : "bad_json");
+  }
+  thread_local frame_scratch scratch;
+  try {
+    return decode_object(text, start, scratch);
+  } catch (const std::bad_alloc&) {
+    // Only a scratch buffer growing to a new largest escaped type can throw.
+    return invalid("frame_too_large");
+  }
 }
 
 void event_name(const frame& f, std::string& out) {

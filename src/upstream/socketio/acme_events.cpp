@@ -128,8 +128,16 @@ std::vector<std::string> subscription(const std::vector<std::string>& globs) {
       }
     }
   }
-  if (out.empty()) {
-    return globs;
+  return out;
+}
+
+std::vector<std::string> globs_matching_nothing_known(const std::vector<std::string>& globs) {
+  std::vector<std::string> out;
+  for (const auto& pattern : globs) {
+    if (is_glob(pattern) && std::none_of(events.begin(), events.end(),
+                                         [&pattern](std::string_view name) { return glob_match(pattern, name); })) {
+      out.push_back(pattern);
+    }
   }
   return out;
 }

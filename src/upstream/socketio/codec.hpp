@@ -1,7 +1,5 @@
 #pragma once
 
-#include <simdjson.h>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +8,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "util/json_scan.hpp"
 
 // Engine.IO (v3/v4) and Socket.IO (v4/v5) text packets as they travel in WebSocket text frames, one packet per frame
 // (../shared/research/rtm-socketio.md §2). Pure: no I/O, no clock, never throws on input, and no byte string can make
@@ -69,6 +69,9 @@ struct packet {
   json_kind payload_kind = json_kind::none;
   std::string_view payload;        // raw JSON text of the first argument, byte for byte (whitespace trimmed)
   std::size_t argument_count = 0;  // arguments after the name
+  // The arguments after the first, as received (from the second's first byte to the last one's last, commas and
+  // whitespace between them included); empty when there are fewer than two. Published as the envelope's "args".
+  std::string_view extra_arguments;
   team_id_state team = team_id_state::missing;  // object payloads only
   std::string_view team_id;                     // unescaped, when team == present
 
@@ -76,8 +79,9 @@ struct packet {
   std::string_view arguments;
 };
 
-// Decodes frames with simdjson on-demand into a reusable padded buffer, so a steady stream of frames allocates
-// nothing once the buffers have grown to the largest frame. Not thread-safe: one per session.
+// Decodes frames with the shared JSON scanner (util/json_scan.hpp: any valid JSON is accepted, lone surrogate
+// escapes and numbers of any size included) from a reusable buffer, in one pass, so a steady stream of frames
+// allocates nothing once the buffers have grown to the largest frame (and string). Not thread-safe: one per session.
 class decoder {
  public:
   decoder();
@@ -92,28 +96,36 @@ class decoder {
 
  private:
   bool load(std::string_view frame) noexcept;
-  void decode_open(std::string_view json) noexcept;
-  void decode_socketio(std::string_view body) noexcept;
-  void decode_connect(std::string_view json) noexcept;
-  void decode_connect_error(std::string_view json) noexcept;
-  void decode_event(std::string_view json) noexcept;
-  void decode_ack(std::string_view json) noexcept;
-  // Reads an event's payload object field by field: validates every value and picks up team_id and message.
-  bool inspect_payload_object(simdjson::ondemand::object& object) noexcept;
-  [[nodiscard]] simdjson::padded_string_view padded(std::string_view inside_buffer) const noexcept;
+  // These may only throw std::bad_alloc (a scratch buffer growing), which decode() turns into a dead letter.
+  void decode_open(std::string_view json);
+  void decode_socketio(std::string_view body);
+  void decode_connect(std::string_view json);
+  void decode_connect_error(std::string_view json);
+  void decode_event(std::string_view json);
+  void decode_ack(std::string_view json);
+  // Reads an event's payload object member by member (the reader validates each): picks up team_id and message.
+  void inspect_payload_object(json::reader& object);
   void fail(std::string_view reason) noexcept;
 
-  simdjson::ondemand::parser parser_;
-  simdjson::ondemand::parser payload_parser_;  // second pass over an array payload: full validation
-  std::unique_ptr<char[]> buffer_;             // the frame, followed by SIMDJSON_PADDING readable bytes
+  std::unique_ptr<char[]> buffer_;  // the frame: every view of packet_ points into it or into a scratch below
   std::size_t capacity_ = 0;
   std::size_t length_ = 0;
+  // Unescaped strings that had escapes (those without are views into buffer_), one per field so they coexist.
+  std::string key_scratch_;
+  std::string name_scratch_;
+  std::string team_scratch_;
+  std::string message_scratch_;
+  std::string sid_scratch_;
   packet packet_;
 };
 
 // Dead-letter reason when an event cannot be published as an RTM event ("" when it can): the payload must be an
-// object with a string team_id.
-[[nodiscard]] std::string_view publish_problem(const packet& event) noexcept;
+// object with a non-empty string team_id, or without one when the connection has a `team_id` configured (a team_id
+// that is not a string stays bad_team_id: the payload claims a team, wrongly).
+[[nodiscard]] std::string_view publish_problem(const packet& event, std::string_view configured_team_id = {}) noexcept;
+
+// The record key of a publishable event: the payload's team_id, else the connection's configured `team_id`.
+[[nodiscard]] std::string_view record_key(const packet& event, std::string_view configured_team_id) noexcept;
 
 // The topic namespace of an event name: the part before the first ':' (the whole name when there is none).
 [[nodiscard]] std::string_view name_space_of(std::string_view event_name) noexcept;

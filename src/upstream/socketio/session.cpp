@@ -59,6 +59,11 @@ void session::start() {
   if (phase_ != phase::idle || stopping_) {
     return;
   }
+  for (const std::string& glob : globs_matching_nothing_known(cfg_.events)) {
+    log::warn(name(), "events glob \"", glob,
+              "\" matches no event this build knows, so it subscribes nothing: list the wanted events by their "
+              "exact names");
+  }
   metrics_.connection_up(name(), false);
   begin_attempt();
 }
@@ -413,7 +418,8 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
   }
   event_info& info = info_for(p.event_name);
   if (info.subscribed) {
-    const std::string_view problem = publish_problem(p);
+    const std::string_view configured_team = cfg_.team_id ? std::string_view(*cfg_.team_id) : std::string_view();
+    const std::string_view problem = publish_problem(p, configured_team);
     if (!problem.empty()) {
       dead_letter(problem, raw, received_at);
     } else {
@@ -422,8 +428,9 @@ void session::handle_event(const packet& p, std::string_view raw, std::chrono::s
       ev.from = source::acme;
       ev.name = p.event_name;
       ev.name_space = name_space_of(p.event_name);
-      ev.team_id = p.team_id;
+      ev.team_id = record_key(p, configured_team);
       ev.payload = p.payload;
+      ev.extra_args = p.extra_arguments;
       ev.received_at = received_at;
       ev.received_steady = received_steady;
       if (!info.received) {

@@ -130,3 +130,26 @@ TEST_CASE("Retry-After parsing and the ping frame") {
   CHECK_FALSE(slack::parse_retry_after("-1").has_value());
   CHECK(slack::ping_frame(12) == R"({"id":12,"type":"ping"})");
 }
+
+TEST_CASE("slack frames: every valid JSON object is an event (lone surrogate escapes, integers beyond 64 bits)") {
+  std::string buf;
+  std::string name;
+  const auto lone = decode(buf, R"({"type":"message","text":"cut \ud83d","ts":"1.2"})");
+  CHECK(lone.kind == slack::frame_kind::event);
+  slack::event_name(lone, name);
+  CHECK(name == "message");
+  const auto big = decode(buf, R"({"type":"message","n":123456789012345678901234567890,"f":1e99999})");
+  CHECK(big.kind == slack::frame_kind::event);
+  const auto escaped = decode(buf, R"({"type":"mess\u0061ge","subtype":"x\ud83d"})");
+  CHECK(escaped.kind == slack::frame_kind::event);
+  CHECK(escaped.type == "message");
+  CHECK(escaped.subtype == "x\xEF\xBF\xBD");
+  // A reply_to beyond 64 bits is no reply id; the frame is still valid.
+  const auto huge_reply = decode(buf, R"({"type":"pong","reply_to":123456789012345678901234567890})");
+  CHECK(huge_reply.kind == slack::frame_kind::pong);
+  CHECK_FALSE(huge_reply.reply_to.has_value());
+  // What the grammar refuses stays refused.
+  CHECK(decode(buf, R"({"type":"message","text":"\ud8"})").reason == "bad_json");
+  CHECK(decode(buf, R"({"type":"message","n":1.})").reason == "bad_json");
+  CHECK(decode(buf, R"({"type":"message"}{})").reason == "bad_json");
+}
