@@ -5,7 +5,9 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <sstream>
 #include <utility>
 #include <variant>
@@ -136,8 +138,15 @@ class schema_reader {
   std::optional<std::string> read_topic_template(const field& f);
   std::optional<duration> read_positive_duration(const field& f);
 
+  void check_queue_holds_events(const std::vector<connection_config>& connections);
+
   problem_list out_;
   bool inline_secret_ = false;  // an inline {value: ...} secret or a sensitive property given in clear
+  // kafka.properties.queue.buffering.max.kbytes where it was set, and the queue and message sizes as librdkafka
+  // reads them back from kafka.properties: checked against the connections' max_event_size once they are read.
+  std::optional<field> queue_kbytes_field_;
+  std::size_t queue_kbytes_ = 0;
+  std::size_t message_max_bytes_ = 0;
 };
 
 void schema_reader::read(const field& root, config& cfg) {
@@ -158,6 +167,19 @@ void schema_reader::read(const field& root, config& cfg) {
     read_log(*f, cfg.log);
   }
   m.finish();
+  check_queue_holds_events(cfg.connections);
+}
+
+void schema_reader::check_queue_holds_events(const std::vector<connection_config>& connections) {
+  if (!queue_kbytes_field_ || connections.empty()) {
+    return;  // librdkafka's default (1 GiB) holds any record message.max.bytes (at most 10^9) lets through
+  }
+  const auto largest = std::max_element(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
+    return a.limits.max_event_size < b.limits.max_event_size;
+  });
+  if (auto error = check_queue_size(queue_kbytes_, message_max_bytes_, largest->limits.max_event_size, largest->name)) {
+    out_.add(queue_kbytes_field_->mark, queue_kbytes_field_->path, *error);
+  }
 }
 
 void schema_reader::read_kafka(const field& f, kafka_config& k) {
@@ -250,8 +272,21 @@ void schema_reader::read_properties(const field& f, kafka_config& k) {
       out_.add(value_field.mark, value_field.path, *error);
       continue;
     }
+    if (name == "queue.buffering.max.kbytes") {
+      queue_kbytes_field_ = value_field;
+    }
     k.properties.emplace_back(name, std::move(value));
   }
+  const auto read_number = [&checker](const char* property) -> std::size_t {
+    const std::optional<std::string> text = checker.get(property);
+    std::size_t n = 0;
+    if (text) {
+      std::from_chars(text->data(), text->data() + text->size(), n);
+    }
+    return n;
+  };
+  queue_kbytes_ = read_number("queue.buffering.max.kbytes");
+  message_max_bytes_ = read_number("message.max.bytes");
 }
 
 void schema_reader::read_routes(const field& f, std::vector<route>& routes) {

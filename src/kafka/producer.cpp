@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "config/kafka_properties.hpp"
 #include "kafka/librdkafka_log.hpp"
 #include "kafka/statistics.hpp"
 #include "util/log.hpp"
@@ -23,16 +24,6 @@ constexpr int poll_rounds_per_turn = 16;
 
 // Statistics every 5 s give the broker states behind healthy(); kafka.properties may change or disable it.
 constexpr const char* default_statistics_interval_ms = "5000";
-
-constexpr std::array<std::string_view, 8> owned_properties{
-    "bootstrap.servers",     "metadata.broker.list", "client.id",   "enable.idempotence", "acks",
-    "request.required.acks", "message.timeout.ms",   "partitioner",
-};
-
-bool sensitive_property(std::string_view name) noexcept {
-  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
-         name.find("key") != std::string_view::npos || name.find("sasl.oauthbearer.config") != std::string_view::npos;
-}
 
 class conf_guard {
  public:
@@ -54,7 +45,8 @@ class conf_guard {
     std::array<char, 512> errstr{};
     if (rd_kafka_conf_set(conf_, name.c_str(), value.c_str(), errstr.data(), errstr.size()) != RD_KAFKA_CONF_OK) {
       // librdkafka's text may quote the value; for anything that looks like a secret, keep only the name.
-      const std::string detail = sensitive_property(name) ? std::string("rejected by librdkafka") : errstr.data();
+      const std::string detail =
+          config::is_sensitive_property(name) ? std::string("rejected by librdkafka") : errstr.data();
       throw std::runtime_error(std::string(origin) + ": " + detail);
     }
   }
@@ -66,12 +58,7 @@ class conf_guard {
 }  // namespace
 
 bool bridge_owned_property(std::string_view name) noexcept {
-  for (const auto owned : owned_properties) {
-    if (name == owned) {
-      return true;
-    }
-  }
-  return false;
+  return config::is_bridge_property(name);
 }
 
 producer::producer(boost::asio::io_context& io, producer_listener& listener, std::uint32_t generation,
@@ -99,13 +86,12 @@ std::shared_ptr<producer> producer::create(boost::asio::io_context& io, const pr
   conf.set("partitioner", "murmur2_random", "kafka (bridge setting partitioner)");
   conf.set("message.timeout.ms", std::to_string(settings.delivery_timeout.count()), "kafka.delivery_timeout");
   conf.set("statistics.interval.ms", default_statistics_interval_ms, "kafka (bridge default statistics.interval.ms)");
+  // The config loader's own rule (config/kafka_properties.hpp), so the daemon refuses nothing --check-config
+  // accepted: a value equal to the bridge's own (acks: all) changes nothing and is accepted.
   for (const auto& [name, value] : settings.properties) {
-    if (bridge_owned_property(name)) {
-      throw std::runtime_error("kafka.properties." + name +
-                               ": set by rtm-bridge itself (use kafka.brokers, kafka.client_id or "
-                               "kafka.delivery_timeout; idempotence, acks and the partitioner are fixed)");
+    if (auto error = config::set_property(conf.get(), name, value)) {
+      throw std::runtime_error("kafka.properties." + name + ": " + *error);
     }
-    conf.set(name, value, "kafka.properties." + name);
   }
   rd_kafka_conf_set_opaque(conf.get(), self->callbacks_.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &producer::on_delivery_cb);
@@ -117,6 +103,10 @@ std::shared_ptr<producer> producer::create(boost::asio::io_context& io, const pr
   std::size_t value_size = value.size();
   if (rd_kafka_conf_get(conf.get(), "message.max.bytes", value.data(), &value_size) == RD_KAFKA_CONF_OK) {
     self->max_message_bytes_ = std::strtoull(value.data(), nullptr, 10);
+  }
+  value_size = value.size();
+  if (rd_kafka_conf_get(conf.get(), "queue.buffering.max.kbytes", value.data(), &value_size) == RD_KAFKA_CONF_OK) {
+    self->max_queue_bytes_ = std::strtoull(value.data(), nullptr, 10) * 1024;
   }
 
   std::array<char, 512> errstr{};

@@ -33,13 +33,14 @@ struct producer_settings {
   std::string bootstrap_servers;
   std::string client_id = "rtm-bridge";
   std::chrono::milliseconds delivery_timeout{0};  // message.timeout.ms; 0 = never give up
-  // kafka.properties, applied after the bridge's own settings. The keys the bridge owns are refused (the config
-  // loader refuses them first; this is the second line of defence for the delivery guarantees).
+  // kafka.properties, applied after the bridge's own settings through config::set_property(), the config loader's
+  // rule: what the bridge owns is refused unless equal to the bridge's value (the loader refuses it first; this is
+  // the second line of defence for the delivery guarantees).
   std::vector<std::pair<std::string, std::string>> properties;
   std::chrono::milliseconds safety_poll_interval{1000};
 };
 
-// librdkafka settings the bridge decides and kafka.properties may not override.
+// librdkafka settings the bridge decides and kafka.properties may not override: config::is_bridge_property().
 [[nodiscard]] bool bridge_owned_property(std::string_view name) noexcept;
 
 struct delivery_report {
@@ -121,6 +122,9 @@ class producer : public std::enable_shared_from_this<producer> {
   [[nodiscard]] bool closed() const noexcept { return rk_ == nullptr; }
   // message.max.bytes as configured, the largest record librdkafka accepts.
   [[nodiscard]] std::size_t max_message_bytes() const noexcept { return max_message_bytes_; }
+  // queue.buffering.max.kbytes in bytes: librdkafka answers QUEUE_FULL, even with an empty queue, to a record whose
+  // value is larger.
+  [[nodiscard]] std::size_t max_queue_bytes() const noexcept { return max_queue_bytes_; }
   // Messages librdkafka holds (queued or in flight) plus undelivered reports: rd_kafka_outq_len().
   [[nodiscard]] int librdkafka_queue_length() const noexcept;
 
@@ -166,6 +170,7 @@ class producer : public std::enable_shared_from_this<producer> {
   boost::asio::steady_timer safety_timer_;
   bool continuation_posted_ = false;
   std::size_t max_message_bytes_ = 1000000;
+  std::size_t max_queue_bytes_ = std::size_t{1} << 30;
 };
 
 }  // namespace rtm::kafka

@@ -1,5 +1,6 @@
 #include "kafka/publisher.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <charconv>
@@ -90,7 +91,8 @@ void publisher::create_producer() {
   generation_ = generation;
   brokers_down_since_.reset();  // a new handle has its own view of the brokers
   ++stats_.producers_created;
-  max_dead_letter_value_ = dead_letter_cap(producer_->max_message_bytes());
+  // A dead letter must fit both message.max.bytes and librdkafka's queue, or it would be lost as well.
+  max_dead_letter_value_ = std::min(dead_letter_cap(producer_->max_message_bytes()), producer_->max_queue_bytes());
 }
 
 // ---- the record store -------------------------------------------------------------------------------------------
@@ -257,6 +259,15 @@ void publisher::pump() noexcept {
       ++cursor_;
       continue;
     }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+        (in_flight_ == 0 || r->field(record_field::value).size() > producer_->max_queue_bytes())) {
+      // Full with nothing of ours in it, or larger than the whole queue: librdkafka 2.0.2 refuses a record above
+      // queue.buffering.max.kbytes even when its queue is empty, so waiting would stall every later record forever.
+      ++stats_.queue_full;
+      ++cursor_;
+      refuse_too_large(*r);
+      continue;
+    }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       // librdkafka's queue is full: this record and all later ones wait, in order, until reports drain it; and
       // upstream stays paused until librdkafka's queue is half empty, not just one below full (no flapping).
@@ -344,11 +355,27 @@ void publisher::complete(record& r) noexcept {
   records_.erase(r.seq);
 }
 
-void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail) noexcept {
+void publisher::refuse_too_large(record& r) noexcept {
+  const std::size_t size = r.field(record_field::value).size();
+  const std::size_t keep = std::min(upstream::oversized_event_prefix, max_dead_letter_value_);
+  std::string detail;
+  try {
+    detail = "a record of " + std::to_string(size) + " bytes exceeds librdkafka's queue (queue.buffering.max.kbytes: " +
+             std::to_string(producer_->max_queue_bytes()) +
+             " bytes), which refuses it even when empty; only its first " + std::to_string(std::min(keep, size)) +
+             " bytes are kept";
+  } catch (const std::exception&) {
+    detail.clear();  // out of memory: the dead letter goes without its detail
+  }
+  fail(r, RD_KAFKA_RESP_ERR__QUEUE_FULL, detail, "record_too_large", keep);
+}
+
+void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail, std::string_view given_reason,
+                     std::size_t max_value) noexcept {
   const std::string_view connection = r.field(record_field::connection);
   ++stats_.failed;
   try {
-    const std::string reason = failure_reason(err);
+    const std::string reason = given_reason.empty() ? failure_reason(err) : std::string(given_reason);
     if (r.kind == record_kind::event) {
       metrics_.event_failed(connection, reason);
       if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -358,7 +385,8 @@ void publisher::fail(record& r, rd_kafka_resp_err_t err, std::string_view detail
                 " failed permanently (", detail, "); dead-lettered to ", dead_letter_topic_);
       record& dl = append_record();  // `r` stays valid: std::map keeps references on insertion
       try {
-        build_failed_delivery_record(dl, r, dead_letter_topic_, reason, detail, max_dead_letter_value_);
+        build_failed_delivery_record(dl, r, dead_letter_topic_, reason, detail,
+                                     std::min(max_value, max_dead_letter_value_));
       } catch (const std::exception&) {
         drop_last_record();
         throw;

@@ -38,6 +38,9 @@
 //   - on QUEUE_FULL (or past our own bound of outstanding records/bytes) the record and every later one wait here,
 //     in order, and the daemon is asked to pause reading upstream (backpressure handler `true`); as delivery reports
 //     drain librdkafka's queue they are produced in order and, below the low-water mark, `false` is reported;
+//   - except a record that librdkafka refuses with QUEUE_FULL while nothing is in flight (or whose value is larger
+//     than queue.buffering.max.kbytes): it could never fit, so instead of holding back everything behind it, an
+//     event is dead-lettered as `record_too_large` with a prefix of its envelope, and the rest carries on;
 //   - after a fatal producer error (librdkafka 2.0.2's idempotent producer can wedge after an outage), the producer
 //     is replaced and every record not confirmed is produced again in its original order. Records that the old
 //     producer may have written already can then appear twice in Kafka (same envelope id); none is lost. More than
@@ -153,7 +156,11 @@ class publisher final : public upstream::sink, private producer_listener {
   void pump() noexcept;
   [[nodiscard]] rd_kafka_resp_err_t produce(record& r) noexcept;
   void complete(record& r) noexcept;
-  void fail(record& r, rd_kafka_resp_err_t err, std::string_view detail) noexcept;
+  // `reason` overrides failure_reason(err); the dead letter's value is cut to `max_value` (and always to what the
+  // producer can take).
+  void fail(record& r, rd_kafka_resp_err_t err, std::string_view detail, std::string_view reason = {},
+            std::size_t max_value = SIZE_MAX) noexcept;
+  void refuse_too_large(record& r) noexcept;
   void report_missing_topic(std::string_view connection, std::string_view topic, std::string_view reason);
   void update_state() noexcept;
   void schedule_recreate(const std::string& reason) noexcept;

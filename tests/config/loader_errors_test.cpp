@@ -1162,3 +1162,77 @@ TEST_CASE("a stray ',' at the top level is a syntax error, not a runaway parse (
     CHECK(problems.front().message.find("YAML syntax error") != std::string::npos);
   }
 }
+
+TEST_CASE("a librdkafka queue too small for the largest event is refused at load") {
+  // librdkafka 2.0.2 answers QUEUE_FULL, even with an empty queue, to a record above queue.buffering.max.kbytes:
+  // such a record could never leave. Default max_event_size 960 KiB + 16 KiB for the envelope = 976 KiB.
+  const std::string head = R"(kafka:
+  brokers: "localhost:9092"
+  properties:
+    linger.ms: 5
+    queue.buffering.max.kbytes: )";
+  const std::string connections = R"(
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+  - name: a2
+    kind: acme
+    identifier: {value: i2}
+    key: {value: k2}
+    limits: {max_event_size: 64KiB}
+)";
+  expect_problem(head + "975" + connections, "kafka.properties.queue.buffering.max.kbytes", 5,
+                 "must be at least 976 (KiB) to hold the largest record: connection a1's limits.max_event_size "
+                 "(983040 bytes)");
+  CHECK_NOTHROW((void)rtm::config::load_string(head + "976" + connections, "test.yaml"));
+
+  // The largest max_event_size counts, whichever connection has it.
+  const std::string bigger = R"(
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+    limits: {max_event_size: 64KiB}
+  - name: a2
+    kind: acme
+    identifier: {value: i2}
+    key: {value: k2}
+    limits: {max_frame_size: 4MiB, max_event_size: 2MiB}
+)";
+  // Its 2 MiB + 16 KiB is capped by message.max.bytes (1,000,000 bytes: 977 KiB rounded up).
+  expect_problem(head + "976" + bigger, "kafka.properties.queue.buffering.max.kbytes", 5,
+                 "must be at least 977 (KiB) to hold the largest record: connection a2's");
+  CHECK_NOTHROW((void)rtm::config::load_string(head + "977" + bigger, "test.yaml"));
+  const std::string small_events = R"(
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+    limits: {max_event_size: 64KiB}
+)";
+  expect_problem(head + "79" + small_events, "kafka.properties.queue.buffering.max.kbytes", 5,
+                 "must be at least 80 (KiB)");
+  CHECK_NOTHROW((void)rtm::config::load_string(head + "80" + small_events, "test.yaml"));
+
+  // A record above message.max.bytes is refused as msg_size_too_large before the queue is asked: the queue only
+  // needs to hold message.max.bytes then.
+  const std::string capped = R"(kafka:
+  brokers: "localhost:9092"
+  properties:
+    message.max.bytes: 100000
+    queue.buffering.max.kbytes: 98
+connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+)";
+  CHECK_NOTHROW((void)rtm::config::load_string(capped, "test.yaml"));
+  std::string too_small = capped;
+  too_small.replace(too_small.find("kbytes: 98"), 10, "kbytes: 97");
+  expect_problem(too_small, "kafka.properties.queue.buffering.max.kbytes", 5, "must be at least 98 (KiB)");
+}

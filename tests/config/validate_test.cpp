@@ -138,10 +138,11 @@ TEST_CASE("librdkafka property checker") {
         "librdkafka: Invalid value for configuration property \"queue.buffering.max.ms\"");
   CHECK(err(checker.check("linger.ms", "99999999")).find("outside allowed range 0..900000") != std::string::npos);
   CHECK(err(checker.check("no.such.thing", "1")) == "librdkafka: No such configuration property: \"no.such.thing\"");
-  CHECK(err(checker.check("bootstrap.servers", "k:9092")) == "set by the bridge: use kafka.brokers instead");
-  CHECK(err(checker.check("metadata.broker.list", "k:9092")) == "set by the bridge: use kafka.brokers instead");
-  CHECK(err(checker.check("client.id", "x")) == "set by the bridge: use kafka.client_id instead");
-  CHECK(err(checker.check("message.timeout.ms", "1")) == "set by the bridge: use kafka.delivery_timeout instead");
+  CHECK(err(checker.check("bootstrap.servers", "k:9092")) == "set by rtm-bridge itself: use kafka.brokers instead");
+  CHECK(err(checker.check("metadata.broker.list", "k:9092")) == "set by rtm-bridge itself: use kafka.brokers instead");
+  CHECK(err(checker.check("client.id", "x")) == "set by rtm-bridge itself: use kafka.client_id instead");
+  CHECK(err(checker.check("message.timeout.ms", "1")) ==
+        "set by rtm-bridge itself: use kafka.delivery_timeout instead");
   CHECK(err(checker.check("topic.message.timeout.ms", "1")).find("kafka.delivery_timeout") != std::string::npos);
   CHECK(err(checker.check("delivery.timeout.ms", "1")).find("kafka.delivery_timeout") != std::string::npos);
   CHECK(err(checker.check("enable.idempotence", "false")).find("idempotent") != std::string::npos);
@@ -160,4 +161,38 @@ TEST_CASE("librdkafka property checker") {
   CHECK_FALSE(is_sensitive_property("linger.ms"));
   CHECK(err(check_delivery_timeout(duration{2147483647})) == "");
   CHECK(err(check_delivery_timeout(duration{2147483648})).find("at most 2147483647ms") != std::string::npos);
+}
+
+TEST_CASE("kafka.properties: one list of the bridge's properties, one rule for sensitive ones") {
+  property_checker checker;
+  // A value equal to the bridge's own changes nothing: accepted, in every spelling librdkafka takes.
+  CHECK(err(checker.check("topic.acks", "all")) == "");
+  CHECK(err(checker.check("request.required.acks", "-1")) == "");
+  CHECK(err(checker.check("enable.idempotence", "1")) == "");
+  CHECK(err(checker.check("queuing.strategy", "fifo")) == "");
+  CHECK(err(checker.check("queuing.strategy", "lifo")).find("set by rtm-bridge itself") != std::string::npos);
+  CHECK(err(checker.check("enable.idempotence", "false")) ==
+        "set by rtm-bridge itself: the contract requires an idempotent producer, so enable.idempotence cannot be "
+        "false (got \"false\"): remove the key or set it to true");
+  for (const char* name : {"bootstrap.servers", "metadata.broker.list", "client.id", "message.timeout.ms",
+                           "delivery.timeout.ms", "enable.idempotence", "acks", "request.required.acks", "partitioner",
+                           "queuing.strategy", "transactional.id", "topic.message.timeout.ms"}) {
+    CAPTURE(name);
+    CHECK(is_bridge_property(name));
+  }
+  CHECK_FALSE(is_bridge_property("linger.ms"));
+  CHECK_FALSE(is_bridge_property("queue.buffering.max.kbytes"));
+
+  // Credentials and key material, plus anything named like a password or secret.
+  for (const char* name : {"sasl.password", "ssl.key.password", "ssl.key.pem", "ssl_key", "ssl.keystore.password",
+                           "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret"}) {
+    CAPTURE(name);
+    CHECK(is_sensitive_property(name));
+  }
+  // User names, paths and public material stay readable in summaries and error messages.
+  for (const char* name : {"sasl.username", "ssl.key.location", "ssl.certificate.location", "ssl.ca.location",
+                           "sasl.mechanism", "security.protocol"}) {
+    CAPTURE(name);
+    CHECK_FALSE(is_sensitive_property(name));
+  }
 }

@@ -1,8 +1,10 @@
 // The command line of the contract, against the real binary: exit codes, --check-config output, secrets masked.
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <string>
 
+#include "support/daemon.hpp"
 #include "support/process.hpp"
 
 using namespace std::chrono_literals;
@@ -129,4 +131,44 @@ TEST_CASE("a missing config file exits 78 naming the file, with or without --che
   CHECK(r.code == 78);
   CHECK(r.err.find("/nonexistent/rtm-bridge.yaml") != std::string::npos);
   CHECK(run({"--check-config", "--config", "/nonexistent/rtm-bridge.yaml"}).code == 78);
+}
+
+TEST_CASE("kafka.properties that --check-config accepts, the daemon starts with; what it refuses, both refuse") {
+  const std::string head = R"(kafka:
+  brokers: embedded
+  properties:
+)";
+  const std::string connections = R"(connections:
+  - name: acme-main
+    kind: acme
+    url: "ws://127.0.0.1:1/"
+    identifier: {value: "id"}
+    key: {value: "key"}
+metrics:
+  listen: ""
+)";
+  // The bridge's own values, spelled out: a no-op, so accepted by both (the daemon used to exit 1 on them, a
+  // restart loop under systemd after --check-config said the file was fine).
+  rtm::test::temp_dir dir;
+  const std::string same =
+      head + "    acks: all\n    enable.idempotence: true\n    partitioner: murmur2_random\n" + connections;
+  CHECK(run({"--check-config", "--config", dir.write("same.yaml", same)}).code == 0);
+  {
+    rtm::test::temp_dir run_dir;
+    rtm::test::daemon_process d(run_dir, same);
+    CHECK_MESSAGE(d.log_has("rtm-bridge ready", 30s), d.log());
+    d.signal(SIGTERM);
+    const auto code = d.wait(30s);
+    REQUIRE(code.has_value());
+    CHECK_MESSAGE(*code == 0, d.log());
+  }
+  // What the producer refuses, --check-config refuses first (exit 78), and the daemon the same way.
+  for (const std::string property : {"transactional.id: t1", "delivery.timeout.ms: 1000", "acks: 1"}) {
+    CAPTURE(property);
+    const std::string path = dir.write("refused.yaml", head + "    " + property + "\n" + connections);
+    const auto checked = run({"--check-config", "--config", path});
+    CHECK(checked.code == 78);
+    CHECK(checked.err.find("kafka.properties." + property.substr(0, property.find(':'))) != std::string::npos);
+    CHECK(run({"--config", path}).code == 78);
+  }
 }

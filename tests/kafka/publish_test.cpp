@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "config/kafka_properties.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/murmur2.hpp"
 #include "metrics/registry.hpp"
@@ -591,6 +592,45 @@ TEST_CASE("publish: the bridge's own librdkafka settings cannot be overridden; b
   CHECK(ok.bootstrap_servers() == "127.0.0.1:9");
 }
 
+TEST_CASE("publish: the producer judges kafka.properties by the config loader's rule, property by property") {
+  boost::asio::io_context io;
+  rtm::metrics::registry metrics;
+  rtm::config::kafka_config cfg;
+  // The bridge's own values, as an operator may spell them out: --check-config accepts them, so must the daemon.
+  cfg.properties = {{"acks", "all"},
+                    {"request.required.acks", "-1"},
+                    {"enable.idempotence", "true"},
+                    {"partitioner", "murmur2_random"},
+                    {"queuing.strategy", "fifo"}};
+  CHECK_NOTHROW(publisher(io, cfg, metrics, "127.0.0.1:9"));
+  const std::vector<std::pair<std::string, std::string>> cases = {{"acks", "all"},
+                                                                  {"acks", "1"},
+                                                                  {"enable.idempotence", "false"},
+                                                                  {"transactional.id", "t1"},
+                                                                  {"client.id", "other"},
+                                                                  {"delivery.timeout.ms", "1000"},
+                                                                  {"topic.message.timeout.ms", "1"},
+                                                                  {"max.in.flight", "6"},
+                                                                  {"retries", "0"},
+                                                                  {"queuing.strategy", "lifo"},
+                                                                  {"linger.ms", "5"},
+                                                                  {"partitioner", "random"}};
+  for (const auto& property : cases) {
+    CAPTURE(property.first);
+    CAPTURE(property.second);
+    rtm::config::property_checker checker;
+    const std::optional<std::string> verdict = checker.check(property.first, property.second);
+    cfg.properties = {property};
+    if (verdict) {
+      const std::string expected = "kafka.properties." + property.first + ": " + *verdict;
+      CHECK_THROWS_WITH_AS(publisher(io, cfg, metrics, "127.0.0.1:9"), doctest::Contains(expected.c_str()),
+                           std::runtime_error);
+    } else {
+      CHECK_NOTHROW(publisher(io, cfg, metrics, "127.0.0.1:9"));
+    }
+  }
+}
+
 TEST_CASE("publish: a partition without a leader holds back only its own teams, then catches up in order") {
   harness h;
   constexpr int partitions = 4;
@@ -832,5 +872,59 @@ TEST_CASE(
   CHECK(got.duplicates == 0);
   check_complete_in_order(got, sent);
   CHECK(h.pub->healthy());
+  h.drain_and_stop();
+}
+
+TEST_CASE(
+    "publish: a record larger than librdkafka's whole queue is dead-lettered as record_too_large with a prefix; "
+    "reading resumes and later events are delivered") {
+  harness h;
+  h.cfg.dead_letter_topic = "rtm.dead-letter";
+  // 64 KiB: librdkafka 2.0.2 answers QUEUE_FULL, even with an empty queue, to a larger record value.
+  h.cfg.properties = {{"queue.buffering.max.kbytes", "64"}};
+  h.cluster->create_topic("rtm.message", 4, 3);
+  h.cluster->create_topic("rtm.dead-letter", 2, 3);
+  h.start();
+  h.feed("T1", 0);
+  REQUIRE(h.settled(20s));
+  const std::string big = R"({"team_id":"T1","n":1,"blob":")" + std::string(100000, 'x') + "\"}";
+  h.pub->on_event(h.source.make("T1", big));
+  REQUIRE(h.run_until([&h] { return h.metrics.failed_total() == 1; }, 20s));
+  for (int n = 2; n <= 4; ++n) {
+    h.feed("T1", n);  // requires upstream reading to have resumed
+  }
+  REQUIRE(h.settled(30s));
+  CHECK_FALSE(h.paused());
+  CHECK(h.pub->healthy());
+
+  const auto dead = read_topic(h.cluster->bootstrap_servers(), "rtm.dead-letter");
+  REQUIRE(dead.size() == 1);
+  const consumed& r = dead[0];
+  CHECK(r.key == "acme-main");
+  CHECK(r.header("rtm-error") == "record_too_large");
+  CHECK(r.header("rtm-original-topic") == "rtm.message");
+  CHECK(r.header("rtm-event") == "message:updated");
+  CHECK(r.header("content-type") == "application/octet-stream");  // cut, so no longer valid JSON
+  const auto detail = r.header("rtm-error-detail");
+  REQUIRE(detail.has_value());
+  CHECK(detail->find("queue.buffering.max.kbytes") != std::string::npos);
+  const auto truncated = r.header("rtm-truncated");
+  REQUIRE(truncated.has_value());
+  CHECK(std::stoul(*truncated) > 100000);
+  // The dead letter itself fits: its envelope's first 64 KiB (the event_too_large prefix), within the queue.
+  CHECK(r.payload.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(r.payload.rfind(R"({"schema":"rtm-bridge.event/v1")", 0) == 0);
+  CHECK(h.metrics.dead_letters("acme-main", "record_too_large") == 1);
+  CHECK(h.metrics.render().find(
+            "rtm_bridge_events_failed_total{connection=\"acme-main\",reason=\"record_too_large\"} 1") !=
+        std::string::npos);
+  CHECK(h.metrics.failed_total() == 1);
+  CHECK(h.pub->stats().dead_letters_lost == 0);
+
+  std::vector<int> order;
+  for (const auto& m : read_topic(h.cluster->bootstrap_servers(), "rtm.message")) {
+    order.push_back(n_of(m.payload));
+  }
+  CHECK(order == std::vector<int>{0, 2, 3, 4});
   h.drain_and_stop();
 }

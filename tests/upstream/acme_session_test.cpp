@@ -641,8 +641,7 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   r.start();
   const auto auth = server.wait_line("AUTH id-1 ", 10s);
   REQUIRE(auth);
-  // The glob's known matches, then the glob itself (for a server that matches patterns), then the exact name.
-  CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","session:update_*","message:updated"])");
+  CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","message:updated"])");
   REQUIRE(r.wait_live());
   // The fake server sends everything to everyone; the session hands over only what the globs match.
   CHECK(server.emit("message:send", updated_payload) == "1");
