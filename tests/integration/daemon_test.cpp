@@ -99,7 +99,10 @@ TEST_CASE("daemon: seed events land with the contract's key, headers, envelope a
       {"session:update_verify", {team_b, verify}},
       {"message:updated", {team_a, updated}}};
   std::set<std::string> ids;
-  for (const auto& [event, want] : expected) {
+  for (const auto& entry : expected) {
+    // Named, not structured bindings: doctest's macros capture them in lambdas, which clang 14 refuses.
+    const std::string& event = entry.first;
+    const auto& want = entry.second;
     REQUIRE_MESSAGE(by_event.count(event) == 1, event);
     const auto& r = *by_event[event];
     CHECK(r.key == want.first);

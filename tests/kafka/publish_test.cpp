@@ -168,10 +168,14 @@ team_check collect(const std::vector<consumed>& records) {
     by_partition[{r.partition, *r.key}].push_back(&r);
   }
   std::map<std::string, int> partition_of_team;
-  for (const auto& [where, list] : by_partition) {
-    const auto [it, fresh] = partition_of_team.emplace(where.second, where.first);
-    CHECK_MESSAGE(fresh, "team ", where.second, " spread over partitions ", it->second, " and ", where.first);
-    for (const consumed* r : list) {
+  // Named variables, not structured bindings: doctest's macros capture them in lambdas, which clang 14 refuses.
+  for (const auto& entry : by_partition) {
+    const auto& where = entry.first;
+    const auto placed = partition_of_team.emplace(where.second, where.first);
+    const bool fresh = placed.second;
+    const int first_partition = placed.first->second;
+    CHECK_MESSAGE(fresh, "team ", where.second, " spread over partitions ", first_partition, " and ", where.first);
+    for (const consumed* r : entry.second) {
       ++out.total;
       if (!ids.insert(id_of(r->payload)).second) {
         ++out.duplicates;
@@ -185,7 +189,9 @@ team_check collect(const std::vector<consumed>& records) {
 
 void check_complete_in_order(const team_check& got, const std::map<std::string, int>& sent) {
   CHECK(got.sequences.size() == sent.size());
-  for (const auto& [team, count] : sent) {
+  for (const auto& entry : sent) {
+    const std::string& team = entry.first;
+    const int count = entry.second;
     const auto it = got.sequences.find(team);
     REQUIRE_MESSAGE(it != got.sequences.end(), "nothing arrived for ", team);
     const auto& seq = it->second;
