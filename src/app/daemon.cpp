@@ -320,6 +320,11 @@ class daemon {
     stop_timer_.cancel();
     log::info("", "upstreams closed; waiting up to ", cfg_.kafka.shutdown_timeout.count(), " ms for ",
               publisher_->outstanding() + publisher_->waiting(), " outstanding Kafka deliveries");
+    // The unit's TimeoutStopSec= is fixed, kafka.shutdown_timeout is not: tell systemd how long this drain may take,
+    // plus a margin for the exit after it (closing the producer and the embedded cluster), so a configured drain is
+    // not cut short by SIGKILL.
+    constexpr std::chrono::seconds exit_margin{10};
+    notify_.extend_timeout(cfg_.kafka.shutdown_timeout + exit_margin);
     publisher_->drain(std::chrono::steady_clock::now() + cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
       if (left > 0) {
         log::error("", left, " record(s) were not delivered before kafka.shutdown_timeout");
