@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "app/daemon.hpp"
+#include "app/fd_limit.hpp"
 #include "build_config.hpp"
 #include "config/loader.hpp"
 
@@ -88,6 +89,9 @@ int main(int argc, char** argv) noexcept {
       std::cout << "rtm-bridge " << RTM_BRIDGE_VERSION << '\n';
       return exit_ok;
     }
+    // Before anything opens a descriptor worth counting; --check-config raises it too, so it judges the config
+    // against the limit the daemon will have.
+    const descriptor_limit descriptors = raise_descriptor_limit();
     config::config cfg;
     try {
       cfg = config::load_file(opts.config_path);
@@ -99,8 +103,16 @@ int main(int argc, char** argv) noexcept {
       }
       return exit_config;
     }
+    if (const std::string shortfall = descriptor_shortfall(cfg, descriptors); !shortfall.empty()) {
+      // A config problem in effect: the connections it asks for cannot all be open at once under this limit.
+      std::cerr << opts.config_path << ": " << shortfall << '\n';
+      if (opts.check_config) {
+        std::cerr << "rtm-bridge: " << opts.config_path << ": does not fit the file descriptor limit\n";
+      }
+      return exit_config;
+    }
     if (opts.check_config) {
-      std::cout << config::summary(cfg);
+      std::cout << config::summary(cfg) << descriptor_summary(cfg, descriptors);
       return exit_ok;
     }
     return run_daemon(std::move(cfg));

@@ -1,5 +1,6 @@
 #include "app/daemon.hpp"
 
+#include <sys/resource.h>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "app/cli.hpp"
+#include "app/fd_limit.hpp"
 #include "app/notify.hpp"
 #include "config/loader.hpp"
 #include "kafka/embedded_cluster.hpp"
@@ -241,6 +243,18 @@ class daemon {
     if (stopping_) {
       return;
     }
+    // The limit in force now (raised at start): a reload that adds connections must fit in it too, or the new
+    // sockets would fail one by one with EMFILE, the metrics endpoint with them.
+    descriptor_limit limit;
+    if (rlimit current{}; ::getrlimit(RLIMIT_NOFILE, &current) == 0) {
+      limit.soft_before = current.rlim_cur;
+      limit.limit = current.rlim_cur;
+      if (const std::string shortfall = descriptor_shortfall(next, limit); !shortfall.empty()) {
+        log::error("", "reload rejected: ", shortfall, "; keeping the running configuration");
+        notify_.ready();
+        return;
+      }
+    }
     if (!(next.kafka == cfg_.kafka)) {
       log::warn("", "reload: kafka settings changed; they take effect only after a restart (systemctl restart)");
     }
@@ -404,6 +418,11 @@ class daemon {
     stop_timer_.cancel();
     log::info("", "upstreams closed; waiting up to ", cfg_.kafka.shutdown_timeout.count(), " ms for ",
               publisher_->outstanding() + publisher_->waiting(), " outstanding Kafka deliveries");
+    // The unit's TimeoutStopSec= is fixed, kafka.shutdown_timeout is not: tell systemd how long this drain may take,
+    // plus a margin for the exit after it (closing the producer and the embedded cluster), so a configured drain is
+    // not cut short by SIGKILL.
+    constexpr std::chrono::seconds exit_margin{10};
+    notify_.extend_timeout(cfg_.kafka.shutdown_timeout + exit_margin);
     publisher_->drain(std::chrono::steady_clock::now() + cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
       if (left > 0) {
         log::error("", left, " record(s) were not delivered before kafka.shutdown_timeout");

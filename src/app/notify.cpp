@@ -38,6 +38,10 @@ void notifier::status(std::string_view text) {
   send("STATUS=" + std::string(text));
 }
 
+void notifier::extend_timeout(std::chrono::microseconds more) {
+  send("EXTEND_TIMEOUT_USEC=" + std::to_string(more.count()));
+}
+
 void notifier::start_watchdog() {
 #if RTM_HAVE_SYSTEMD
   std::uint64_t usec = 0;

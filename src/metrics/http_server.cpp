@@ -14,7 +14,11 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <list>
+#include <optional>
 #include <stdexcept>
 
 #include "util/log.hpp"
@@ -26,8 +30,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-constexpr std::chrono::seconds request_timeout{10};
-constexpr std::size_t max_sessions = 64;  // scrapers and probes are few; this bounds a misbehaving client
+// A connection may sit idle (before its first request, or between keep-alive requests) for idle_timeout; once the
+// first byte of a request has arrived, reading it and writing the answer must finish within request_deadline.
+// Scrapers and probes send a whole request at once, so both are short: a client that opens connections and sends
+// nothing, or drips a request, cannot hold a session for long.
+constexpr std::chrono::seconds idle_timeout{2};
+constexpr std::chrono::seconds request_deadline{5};
+// accept(2) failing (EMFILE when descriptors run out, ENFILE, ENOBUFS) fails again at once if retried at once: the
+// pending connection stays queued. Retry after a pause that doubles up to a second, so the loop does not spin.
+constexpr std::chrono::milliseconds accept_retry_first{50};
+constexpr std::chrono::milliseconds accept_retry_max{1000};
 
 tcp::endpoint parse_listen(boost::asio::io_context& io, const std::string& listen) {
   const auto colon = listen.rfind(':');
@@ -53,28 +65,38 @@ tcp::endpoint parse_listen(boost::asio::io_context& io, const std::string& liste
   return results.begin()->endpoint();
 }
 
+class session;
+
 }  // namespace
 
 struct http_server::state : std::enable_shared_from_this<http_server::state> {
   state(boost::asio::io_context& io_ctx, const registry& reg, readiness_probe p, extra_metrics e)
-      : io(io_ctx), acceptor(io_ctx), metrics(reg), probe(std::move(p)), extra(std::move(e)) {}
+      : io(io_ctx), acceptor(io_ctx), accept_timer(io_ctx), metrics(reg), probe(std::move(p)), extra(std::move(e)) {}
 
   boost::asio::io_context& io;
   tcp::acceptor acceptor;
+  boost::asio::steady_timer accept_timer;  // the pause after a failed accept
   const registry& metrics;
   readiness_probe probe;
   extra_metrics extra;
-  std::size_t sessions = 0;
+  std::size_t sessions = 0;  // counted sessions: an evicted one stops counting at once, before it is destroyed
+  // Sessions waiting for a request, oldest first: the eviction candidates. Each session removes its own entry.
+  std::list<std::weak_ptr<session>> waiting;
+  std::chrono::milliseconds accept_retry{0};  // 0: the last accept succeeded
+  std::uint64_t accept_failures = 0;          // in the current run of failures, for the recovery log line
   bool stopped = false;
 
   void accept();
   void on_accept(const boost::system::error_code& ec, tcp::socket socket);
+  // Makes room for a new connection when every session is taken; false if none can be evicted.
+  bool evict_oldest_waiting();
   http::response<http::string_body> respond(const http::request<http::string_body>& req) const;
 };
 
 namespace {
 
-// One client connection: read a request, answer it, repeat while keep-alive; a timeout on every read and write.
+// One client connection: wait (idle_timeout) for a request to begin, read it and answer it (request_deadline), repeat
+// while keep-alive. Runs on the io_context thread, like everything here.
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, std::shared_ptr<http_server::state> server)
@@ -83,24 +105,53 @@ class session : public std::enable_shared_from_this<session> {
   session& operator=(const session&) = delete;
   session(session&&) = delete;
   session& operator=(session&&) = delete;
-  ~session() { --server_->sessions; }
+  ~session() {
+    stop_waiting();
+    uncount();
+  }
 
   void start() { do_read(); }
+
+  // Closes the connection to make room for a newer one; the pending read completes with an error and ends it.
+  void evict() {
+    stop_waiting();
+    uncount();
+    stream_.close();
+  }
 
  private:
   void do_read() {
     request_ = {};
-    stream_.expires_after(request_timeout);
+    waiting_ = server_->waiting.insert(server_->waiting.end(), weak_from_this());
+    if (buffer_.size() > 0) {
+      return read_request();  // a pipelined request is already here
+    }
+    // Idle until the first byte: read_some returns as soon as anything arrives.
+    stream_.expires_after(idle_timeout);
+    stream_.async_read_some(buffer_.prepare(first_read_size),
+                            [self = shared_from_this()](const beast::error_code& ec, std::size_t n) {
+                              if (ec) {
+                                return self->close();
+                              }
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
+  }
+
+  void read_request() {
+    deadline_ = std::chrono::steady_clock::now() + request_deadline;
+    stream_.expires_at(deadline_);
     http::async_read(stream_, buffer_, request_,
                      [self = shared_from_this()](const beast::error_code& ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(const beast::error_code& ec) {
+    stop_waiting();
     if (ec) {
       return close();  // end of stream, timeout or a malformed request: nothing worth logging above debug
     }
     response_ = server_->respond(request_);
-    stream_.expires_after(request_timeout);
+    stream_.expires_at(deadline_);
     http::async_write(stream_, response_,
                       [self = shared_from_this()](const beast::error_code& wec, std::size_t) { self->on_write(wec); });
   }
@@ -113,15 +164,35 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void close() {
+    stop_waiting();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
+
+  void stop_waiting() noexcept {
+    if (waiting_) {
+      server_->waiting.erase(*waiting_);
+      waiting_.reset();
+    }
+  }
+
+  void uncount() noexcept {
+    if (counted_) {
+      counted_ = false;
+      --server_->sessions;
+    }
+  }
+
+  static constexpr std::size_t first_read_size = 1024;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   http::response<http::string_body> response_;
   std::shared_ptr<http_server::state> server_;
+  std::optional<std::list<std::weak_ptr<session>>::iterator> waiting_;  // our entry in server_->waiting
+  std::chrono::steady_clock::time_point deadline_;
+  bool counted_ = true;  // in server_->sessions (the server counts a session before starting it)
 };
 
 }  // namespace
@@ -137,8 +208,29 @@ void http_server::state::on_accept(const boost::system::error_code& ec, tcp::soc
     return;
   }
   if (ec) {
-    log::warn("", "metrics endpoint: accept failed: ", ec.message());
-  } else if (sessions >= max_sessions) {
+    ++accept_failures;
+    if (accept_retry.count() == 0) {
+      // Once per run of failures: retrying is the remedy, a line per retry would flood the log.
+      log::warn("", "metrics endpoint: accept failed: ", ec.message(),
+                "; retrying with back-off (if it says too many open files, raise LimitNOFILE or ulimit -n)");
+      accept_retry = accept_retry_first;
+    } else {
+      accept_retry = std::min(accept_retry * 2, accept_retry_max);
+    }
+    accept_timer.expires_after(accept_retry);
+    accept_timer.async_wait([self = shared_from_this()](const boost::system::error_code& tec) {
+      if (!tec && !self->stopped) {
+        self->accept();
+      }
+    });
+    return;
+  }
+  if (accept_retry.count() != 0) {
+    log::info("", "metrics endpoint: accepting again after ", accept_failures, " failed accept(s)");
+    accept_retry = std::chrono::milliseconds{0};
+    accept_failures = 0;
+  }
+  if (sessions >= http_server::max_sessions && !evict_oldest_waiting()) {
     boost::system::error_code ignored;
     socket.close(ignored);
   } else {
@@ -146,6 +238,18 @@ void http_server::state::on_accept(const boost::system::error_code& ec, tcp::soc
     std::make_shared<session>(std::move(socket), shared_from_this())->start();
   }
   accept();
+}
+
+bool http_server::state::evict_oldest_waiting() {
+  while (!waiting.empty()) {
+    const auto oldest = waiting.front().lock();
+    if (oldest) {
+      oldest->evict();  // removes its own entry
+      return true;
+    }
+    waiting.pop_front();
+  }
+  return false;
 }
 
 http::response<http::string_body> http_server::state::respond(const http::request<http::string_body>& req) const {
@@ -221,6 +325,7 @@ void http_server::start() {
 
 void http_server::stop() noexcept {
   state_->stopped = true;
+  state_->accept_timer.cancel();
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
 }

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,6 +23,11 @@ class http_server {
  public:
   using readiness_probe = std::function<readiness()>;
   using extra_metrics = std::function<std::string()>;  // appended to /metrics (e.g. librdkafka figures)
+
+  // Scrapers and probes are few; this bounds a misbehaving client. When every session is taken, a new connection
+  // evicts the session that has waited longest for its request (idle or still arriving), so one local client holding
+  // every session cannot lock /healthz out: the newest connection is always served.
+  static constexpr std::size_t max_sessions = 64;
 
   // Binds `listen` ("host:port", "[v6]:port"); throws std::runtime_error naming the address when it cannot.
   http_server(boost::asio::io_context& io, const std::string& listen, const registry& metrics, readiness_probe probe,

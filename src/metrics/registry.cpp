@@ -49,8 +49,31 @@ std::uint64_t& registry::slot(counter_map& map, std::string_view a, std::string_
   return map.emplace(key{std::string(a), std::string(b)}, 0).first->second;
 }
 
+std::uint64_t& registry::received_slot(std::string_view connection, std::string_view event, std::uint64_t*& overflow) {
+  overflow = nullptr;
+  if (const auto it = received_.find(key_view(connection, event)); it != received_.end()) {
+    return it->second;
+  }
+  auto labels = event_labels_.find(connection);
+  if (labels == event_labels_.end()) {
+    labels = event_labels_.emplace(std::string(connection), 0).first;
+  }
+  if (event.size() <= max_event_label_size && labels->second < max_event_labels) {
+    ++labels->second;
+    return received_.emplace(key{std::string(connection), std::string(event)}, 0).first->second;
+  }
+  auto folded = event_labels_overflow_.find(connection);
+  if (folded == event_labels_overflow_.end()) {
+    folded = event_labels_overflow_.emplace(std::string(connection), 0).first;
+  }
+  overflow = &folded->second;
+  return slot(received_, connection, overflow_event_label);
+}
+
 counter registry::received_counter(std::string_view connection, std::string_view event) {
-  return counter(&slot(received_, connection, event), &received_sum_);
+  std::uint64_t* overflow = nullptr;
+  std::uint64_t& value = received_slot(connection, event, overflow);
+  return counter(&value, &received_sum_, overflow);
 }
 
 counter registry::published_counter(std::string_view connection, std::string_view topic) {
@@ -63,8 +86,7 @@ std::uint64_t registry::lookup(const counter_map& map, std::string_view a, std::
 }
 
 void registry::event_received(std::string_view connection, std::string_view event) {
-  bump(received_, connection, event);
-  ++received_sum_;
+  received_counter(connection, event).increment();
 }
 
 void registry::event_published(std::string_view connection, std::string_view topic) {
@@ -115,6 +137,11 @@ std::uint64_t registry::received(std::string_view connection, std::string_view e
   return lookup(received_, connection, event);
 }
 
+std::uint64_t registry::event_labels_overflowed(std::string_view connection) const {
+  const auto it = event_labels_overflow_.find(connection);
+  return it == event_labels_overflow_.end() ? 0 : it->second;
+}
+
 std::uint64_t registry::dead_letters(std::string_view connection, std::string_view reason) const {
   return lookup(dead_letters_, connection, reason);
 }
@@ -138,6 +165,16 @@ std::string registry::render() const {
   out.reserve(4096);
   append_header(out, "rtm_bridge_events_received_total", "Events received from upstream connections.", "counter");
   append_pairs(out, "rtm_bridge_events_received_total", "connection", "event", received_);
+  append_header(out, "rtm_bridge_event_labels_overflow_total",
+                "Events counted under event=\"other\": their name was beyond the per-connection label caps.",
+                "counter");
+  for (const auto& [name, value] : event_labels_overflow_) {
+    out += "rtm_bridge_event_labels_overflow_total{connection=\"";
+    append_label_value(out, name);
+    out += "\"} ";
+    out += std::to_string(value);
+    out += '\n';
+  }
   append_header(out, "rtm_bridge_events_published_total", "Records acknowledged by Kafka.", "counter");
   append_pairs(out, "rtm_bridge_events_published_total", "connection", "topic", published_);
   append_header(out, "rtm_bridge_events_failed_total", "Records Kafka refused or that failed to produce.", "counter");

@@ -24,18 +24,31 @@ class counter {
   void increment() noexcept {
     ++*value_;
     ++*total_;
+    if (overflow_ != nullptr) {
+      ++*overflow_;
+    }
   }
   [[nodiscard]] explicit operator bool() const noexcept { return value_ != nullptr; }
 
  private:
   friend class registry;
-  counter(std::uint64_t* value, std::uint64_t* total) noexcept : value_(value), total_(total) {}
+  counter(std::uint64_t* value, std::uint64_t* total, std::uint64_t* overflow = nullptr) noexcept
+      : value_(value), total_(total), overflow_(overflow) {}
   std::uint64_t* value_ = nullptr;
   std::uint64_t* total_ = nullptr;
+  std::uint64_t* overflow_ = nullptr;  // set when the event name was folded into event="other"
 };
 
 class registry {
  public:
+  // Event names come from upstream, so the `event` label is bounded: per connection, the first
+  // max_event_labels distinct names of at most max_event_label_size bytes get their own series; any other name is
+  // counted under event="other" and in rtm_bridge_event_labels_overflow_total{connection}, so a server that invents
+  // names (or sends a megabyte of one) cannot grow the registry or the scrape without bound.
+  static constexpr std::size_t max_event_labels = 100;
+  static constexpr std::size_t max_event_label_size = 128;
+  static constexpr std::string_view overflow_event_label = "other";
+
   // Handles for the per-event counters (the label pair is created at 0 if new): event_received(c, e) and
   // received_counter(c, e).increment() count the same thing.
   [[nodiscard]] counter received_counter(std::string_view connection, std::string_view event);
@@ -63,6 +76,8 @@ class registry {
   [[nodiscard]] std::uint64_t dead_letters_total() const noexcept { return dead_letter_sum_; }
   [[nodiscard]] std::uint64_t failed_total() const noexcept { return failed_sum_; }
   [[nodiscard]] std::uint64_t received(std::string_view connection, std::string_view event) const;
+  // Events of `connection` counted under event="other" because their name was beyond the caps above.
+  [[nodiscard]] std::uint64_t event_labels_overflowed(std::string_view connection) const;
   [[nodiscard]] std::uint64_t reconnects(std::string_view connection) const;
   [[nodiscard]] std::uint64_t dead_letters(std::string_view connection, std::string_view reason) const;
   [[nodiscard]] std::size_t connections_up() const noexcept;
@@ -94,12 +109,19 @@ class registry {
   // std::map nodes never move, so the address of a value is stable for the registry's life.
   static std::uint64_t& slot(counter_map& map, std::string_view a, std::string_view b);
   static std::uint64_t lookup(const counter_map& map, std::string_view a, std::string_view b);
+  // The received_ slot for (connection, event), or the connection's event="other" slot when the name is beyond the
+  // caps; `overflow` is then set to the connection's overflow count.
+  std::uint64_t& received_slot(std::string_view connection, std::string_view event, std::uint64_t*& overflow);
 
   counter_map received_;
   counter_map published_;
   counter_map failed_;
   counter_map dead_letters_;
   counter_map reconnects_;
+  // Per connection: how many distinct event labels received_ holds for it (event="other" not included), and how
+  // many events were folded into event="other". Never shrinks: counters keep their history.
+  std::map<std::string, std::size_t, std::less<>> event_labels_;
+  std::map<std::string, std::uint64_t, std::less<>> event_labels_overflow_;
   std::map<std::string, bool, std::less<>> up_;
   std::uint64_t kafka_queue_ = 0;
   // Per bucket, not cumulative: a sample increments one count; render() sums them up.

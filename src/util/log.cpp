@@ -66,6 +66,32 @@ void write_all(const std::string& line) noexcept {
 
 }  // namespace
 
+void append_escaped(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::size_t clean = 0;  // start of the run of bytes that need no escaping, copied in one append
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte != 0x7f) {
+      continue;
+    }
+    out.append(text.data() + clean, i - clean);
+    clean = i + 1;
+    out += '\\';
+    if (byte == '\n') {
+      out += 'n';
+    } else if (byte == '\r') {
+      out += 'r';
+    } else if (byte == '\t') {
+      out += 't';
+    } else {
+      out += 'x';
+      out += hex[byte >> 4];
+      out += hex[byte & 0xf];
+    }
+  }
+  out.append(text.data() + clean, text.size() - clean);
+}
+
 void configure(level min_level, format fmt) noexcept {
   min_level_.store(min_level);
   format_.store(fmt);
@@ -124,10 +150,10 @@ void write(level lvl, std::string_view connection, std::string_view message) noe
       line += ' ';
       if (!connection.empty()) {
         line += "connection=";
-        line += connection;
+        append_escaped(line, connection);
         line += ' ';
       }
-      line += message;
+      append_escaped(line, message);
       line += '\n';
     }
     const std::lock_guard<std::mutex> lock(write_mutex_);

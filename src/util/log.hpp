@@ -24,6 +24,12 @@ void write(level lvl, std::string_view connection, std::string_view message) noe
 
 [[nodiscard]] std::string_view level_name(level lvl) noexcept;
 
+// Text format: messages carry server-supplied text (error bodies, refusal messages, event names), and a raw newline
+// followed by "<0>" would forge a journald entry of any priority. So every control byte (below 0x20, and DEL) is
+// written as an escape: \n, \r, \t, else \xHH; a line on stderr is always exactly one entry. Other bytes, UTF-8
+// included, pass as they are. (The JSON format escapes every byte below 0x20, per RFC 8259.)
+void append_escaped(std::string& out, std::string_view text);
+
 // Builds a message from streamable parts only when the level is enabled.
 template <typename... Parts>
 void emit(level lvl, std::string_view connection, Parts&&... parts) noexcept {

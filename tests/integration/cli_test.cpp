@@ -1,9 +1,12 @@
 // The command line of the contract, against the real binary: exit codes, --check-config output, secrets masked.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <string>
 
+#include "app/fd_limit.hpp"
+#include "config/loader.hpp"
 #include "support/daemon.hpp"
 #include "support/process.hpp"
 
@@ -18,9 +21,12 @@ struct run_result {
   std::string err;
 };
 
-run_result run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+// `prefix` runs the binary through another command (e.g. prlimit).
+run_result run(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+               std::vector<std::string> prefix = {}) {
   rtm::test::temp_dir dir;
   args.insert(args.begin(), rtm::test::env_path("RTM_BRIDGE_BIN"));
+  args.insert(args.begin(), prefix.begin(), prefix.end());
   child_process::options opts;
   opts.argv = std::move(args);
   opts.env = std::move(env);
@@ -171,4 +177,82 @@ metrics:
     CHECK(checked.err.find("kafka.properties." + property.substr(0, property.find(':'))) != std::string::npos);
     CHECK(run({"--config", path}).code == 78);
   }
+}
+
+namespace {
+
+// `count` acme connections with distinct tokens; `discover` leaves url out, so each needs a REST call too.
+std::string many_connections(std::size_t count, bool discover) {
+  std::string yaml = "kafka:\n  brokers: \"127.0.0.1:9092\"\nconnections:\n";
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string n = std::to_string(i);
+    yaml += "  - {name: acme-" + n + ", kind: acme, " + (discover ? "" : "url: \"ws://127.0.0.1:1/\", ") +
+            "identifier: {value: \"id-" + n + "\"}, key: {value: \"key-" + n + "\"}}\n";
+  }
+  return yaml;
+}
+
+std::vector<std::string> nofile(const std::string& soft, const std::string& hard) {
+  return {"prlimit", "--nofile=" + soft + ":" + hard, "--"};
+}
+
+}  // namespace
+
+TEST_CASE("--check-config fails loudly when the connections cannot have the file descriptors they need") {
+  rtm::test::temp_dir dir;
+  const auto path = dir.write("many.yaml", many_connections(300, true));
+  // The hard limit is what counts: the soft one is raised to it.
+  const auto tight = run({"--check-config", "--config", path}, {}, nofile("256", "256"));
+  CHECK(tight.code == 78);
+  CHECK_MESSAGE(tight.err.find(path + ": connections: 300 connection(s) need about ") == 0, tight.err);
+  CHECK(tight.err.find("file descriptors, but the process may open only 256") != std::string::npos);
+  CHECK(tight.err.find("LimitNOFILE=") != std::string::npos);
+  CHECK(tight.out.find("valid") == std::string::npos);
+  // The daemon refuses the same way instead of failing connection by connection later.
+  const auto daemon = run({"--config", path}, {}, nofile("256", "256"));
+  CHECK(daemon.code == 78);
+  CHECK(daemon.err.find("LimitNOFILE=") != std::string::npos);
+
+  const auto raised = run({"--check-config", "--config", path}, {}, nofile("256", "4096"));
+  CHECK_MESSAGE(raised.code == 0, raised.err);
+  CHECK(raised.out.find(", limit 4096 (raised from 256)\n") != std::string::npos);
+}
+
+TEST_CASE("the unit's LimitNOFILE holds the 10,000 connections the README promises") {
+  const std::string unit = rtm::test::read_file(rtm::test::env_path("RTM_SOURCE_ROOT") + "/systemd/rtm-bridge.service");
+  const auto at = unit.find("\nLimitNOFILE=");
+  REQUIRE_MESSAGE(at != std::string::npos, "systemd/rtm-bridge.service sets no LimitNOFILE=");
+  const std::string limit = unit.substr(at + 13, unit.find('\n', at + 1) - at - 13);
+  rtm::test::temp_dir dir;
+  // Worst case: every connection discovers its endpoint over REST.
+  const auto path = dir.write("ten-thousand.yaml", many_connections(10000, true));
+  // The daemon's own estimate (raising the hard limit to the unit's needs a privilege the test may not have).
+  const auto need = rtm::app::descriptors_needed(rtm::config::load_file(path));
+  CHECK_MESSAGE(need <= std::stoull(limit), need << " descriptors needed, LimitNOFILE=" << limit);
+  // systemd's default without LimitNOFILE= (1,024) does not hold them, and --check-config says so.
+  CHECK(run({"--check-config", "--config", path}, {}, nofile("1024", "1024")).code == 78);
+}
+
+TEST_CASE("the README's opening commands run as written in a fresh root shell, which has no sudo") {
+  const std::string root = rtm::test::env_path("RTM_SOURCE_ROOT");
+  const std::string readme = rtm::test::read_file(root + "/README.md");
+  const auto open = readme.find("```sh\n");
+  REQUIRE(open != std::string::npos);
+  const auto body = open + 6;
+  const auto close = readme.find("```", body);
+  REQUIRE(close != std::string::npos);
+  std::size_t commands = 0;
+  for (std::size_t at = body; at < close;) {
+    const auto end = readme.find('\n', at);
+    const std::string line = readme.substr(at, end - at);
+    at = end + 1;
+    if (line.empty()) {
+      continue;
+    }
+    ++commands;
+    const std::string program = line.substr(0, line.find(' '));
+    // Run from the checkout: the program is one of its own executables, nothing the fresh machine lacks.
+    CHECK_MESSAGE(::access((root + "/" + program).c_str(), X_OK) == 0, "README runs '" << program << "': " << line);
+  }
+  CHECK(commands == 2);
 }

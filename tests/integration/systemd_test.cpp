@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -99,6 +100,34 @@ class notify_listener {
   std::vector<std::string> messages_;
 };
 
+// The daemon with the embedded cluster, one unreachable Acme connection and no metrics endpoint, notifying the
+// socket at dir/notify.sock; `prefix` runs it through another command (prlimit). Its log is dir/daemon.log.
+child_process notifying_daemon(const rtm::test::temp_dir& dir, const std::string& shutdown_timeout,
+                               std::map<std::string, std::string> env, std::vector<std::string> prefix = {}) {
+  const auto config = dir.write(
+      "rtm-bridge.yaml", "kafka:\n  brokers: embedded\n  shutdown_timeout: " + shutdown_timeout + "\n" + R"(connections:
+  - name: acme-unreachable
+    kind: acme
+    url: "ws://127.0.0.1:9/"
+    identifier: {value: "id"}
+    key: {value: "key"}
+    reconnect: {initial_delay: 1s, max_delay: 2s}
+metrics:
+  listen: ""
+)");
+  child_process::options opts;
+  opts.argv = std::move(prefix);
+  for (const std::string& arg : {rtm::test::env_path("RTM_BRIDGE_BIN"), std::string("--config"), config}) {
+    opts.argv.push_back(arg);
+  }
+  opts.env = std::move(env);
+  opts.env["NOTIFY_SOCKET"] = dir.file("notify.sock");
+  opts.unset_env = {"WATCHDOG_PID"};
+  opts.stdout_file = dir.file("daemon.out");
+  opts.stderr_file = dir.file("daemon.log");
+  return child_process(std::move(opts));
+}
+
 }  // namespace
 
 TEST_CASE("the systemd unit verifies and its exposure is 1.5 or less") {
@@ -139,31 +168,39 @@ TEST_CASE("meson install: the installed unit is the checked-in one with this pre
 TEST_CASE("the daemon sends READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to NOTIFY_SOCKET") {
   rtm::test::temp_dir dir;
   notify_listener listener(dir.file("notify.sock"));
-  const auto config = dir.write("rtm-bridge.yaml", R"(kafka:
-  brokers: embedded
-  shutdown_timeout: 5s
-connections:
-  - name: acme-unreachable
-    kind: acme
-    url: "ws://127.0.0.1:9/"
-    identifier: {value: "id"}
-    key: {value: "key"}
-    reconnect: {initial_delay: 1s, max_delay: 2s}
-metrics:
-  listen: ""
-)");
-  child_process::options opts;
-  opts.argv = {rtm::test::env_path("RTM_BRIDGE_BIN"), "--config", config};
-  opts.env = {{"NOTIFY_SOCKET", dir.file("notify.sock")}, {"WATCHDOG_USEC", "400000"}};
-  opts.unset_env = {"WATCHDOG_PID"};
-  opts.stdout_file = dir.file("daemon.out");
-  opts.stderr_file = dir.file("daemon.log");
-  child_process daemon(std::move(opts));
+  child_process daemon = notifying_daemon(dir, "5s", {{"WATCHDOG_USEC", "400000"}});
   CHECK_MESSAGE(listener.wait_for("READY=1", 20s), listener.all() << rtm::test::read_file(dir.file("daemon.log")));
   CHECK_MESSAGE(listener.wait_for("STATUS=", 10s), listener.all());
   CHECK_MESSAGE(listener.wait_for("WATCHDOG=1", 5s), listener.all());
   daemon.signal(SIGTERM);
   CHECK_MESSAGE(listener.wait_for("STOPPING=1", 10s), listener.all());
+  const auto code = daemon.wait(20s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}
+
+TEST_CASE("a stop tells systemd with EXTEND_TIMEOUT_USEC= how long kafka.shutdown_timeout lets the drain take") {
+  rtm::test::temp_dir dir;
+  notify_listener listener(dir.file("notify.sock"));
+  // A drain allowed far beyond the unit's TimeoutStopSec=45s, started as systemd starts it without LimitNOFILE=
+  // raised: a low soft limit under a higher hard one.
+  child_process daemon = notifying_daemon(dir, "90s", {}, {"prlimit", "--nofile=512:4096", "--"});
+  REQUIRE_MESSAGE(listener.wait_for("READY=1", 20s), listener.all() << rtm::test::read_file(dir.file("daemon.log")));
+  // prlimit exec()s the daemon: the same process, whose soft limit is now the hard one.
+  const std::string limits = rtm::test::read_file("/proc/" + std::to_string(daemon.pid()) + "/limits");
+  const auto row = limits.find("Max open files");
+  REQUIRE(row != std::string::npos);
+  const std::string line = limits.substr(row, limits.find('\n', row) - row);
+  CHECK_MESSAGE(line.find(" 4096 ") != std::string::npos, line);
+  CHECK_MESSAGE(line.find(" 512 ") == std::string::npos, line);
+  daemon.signal(SIGTERM);
+  REQUIRE_MESSAGE(listener.wait_for("EXTEND_TIMEOUT_USEC=", 20s), listener.all());
+  const std::string all = listener.all();
+  const auto at = all.find("EXTEND_TIMEOUT_USEC=");
+  const unsigned long long usec = std::stoull(all.substr(at + 20));
+  CHECK(usec >= 90000000ULL);                // the whole configured drain
+  CHECK(usec <= 90000000ULL + 60000000ULL);  // and not unbounded: a stuck stop is still killed
+  CHECK(listener.seen("STOPPING=1"));
   const auto code = daemon.wait(20s);
   REQUIRE(code.has_value());
   CHECK(*code == 0);

@@ -156,3 +156,46 @@ TEST_CASE("metrics latency histogram: bounds are inclusive, buckets cumulative, 
   CHECK(std::is_sorted(b.begin(), b.end()));
   CHECK(std::adjacent_find(b.begin(), b.end()) == b.end());
 }
+
+TEST_CASE("metrics: upstream-chosen event names are capped per connection, the rest counted as event=\"other\"") {
+  using rtm::metrics::registry;
+  registry r;
+  // A server inventing a fresh name for every event: only the first max_event_labels get a series.
+  for (std::size_t i = 0; i < registry::max_event_labels + 50; ++i) {
+    r.event_received("acme-main", "invented:" + std::to_string(i));
+  }
+  // A name far beyond the size cap (the issue: about 1 MiB) never becomes a label, even on a fresh connection.
+  const std::string huge(1 << 20, 'x');
+  r.event_received("slack-1", huge);
+  auto handle = r.received_counter("slack-1", std::string(registry::max_event_label_size + 1, 'y'));
+  handle.increment();
+  r.event_received("slack-1", std::string(registry::max_event_label_size, 'z'));  // at the cap: its own series
+
+  CHECK(r.received("acme-main", "invented:0") == 1);
+  CHECK(r.received("acme-main", "invented:" + std::to_string(registry::max_event_labels - 1)) == 1);
+  CHECK(r.received("acme-main", "invented:" + std::to_string(registry::max_event_labels)) == 0);
+  CHECK(r.received("acme-main", "other") == 50);
+  CHECK(r.event_labels_overflowed("acme-main") == 50);
+  CHECK(r.received("slack-1", "other") == 2);
+  CHECK(r.event_labels_overflowed("slack-1") == 2);
+  CHECK(r.received_total() == registry::max_event_labels + 50 + 3);  // nothing is lost from the total
+
+  // A name that already has its series keeps counting there after the cap is reached.
+  r.event_received("acme-main", "invented:7");
+  CHECK(r.received("acme-main", "invented:7") == 2);
+  CHECK(r.event_labels_overflowed("acme-main") == 50);
+
+  const std::string text = r.render();
+  std::size_t acme_series = 0;
+  const std::string prefix = "rtm_bridge_events_received_total{connection=\"acme-main\",";
+  for (std::size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    ++acme_series;
+  }
+  CHECK(acme_series == registry::max_event_labels + 1);  // the capped names and "other"
+  CHECK(text.find(huge.substr(0, registry::max_event_label_size + 1)) == std::string::npos);
+  CHECK(text.find("rtm_bridge_events_received_total{connection=\"acme-main\",event=\"other\"} 50\n") !=
+        std::string::npos);
+  CHECK(text.find("rtm_bridge_event_labels_overflow_total{connection=\"acme-main\"} 50\n") != std::string::npos);
+  CHECK(text.find("rtm_bridge_event_labels_overflow_total{connection=\"slack-1\"} 2\n") != std::string::npos);
+  CHECK(text.size() < 64 * 1024);
+}
