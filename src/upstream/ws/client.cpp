@@ -438,11 +438,31 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
 
   void resume_reading() override {
     pause_requested_ = false;
-    if (paused_ && con_) {
-      paused_ = false;
-      // No read is outstanding while paused (see on_ws_message), so this starts exactly one.
-      con_->handle_resume_reading();
+    if (!paused_ || !con_) {
+      return;
     }
+    if (in_message_) {
+      // Called from inside a frame handler (the owner closed, or resumed, on a frame): websocketpp's read loop is
+      // still walking the buffer it read into, and it would start a second read into that same buffer if reading
+      // resumed now. Posted, the resume runs after the loop has finished (its own read_frame() does nothing while
+      // paused), and starts exactly one read.
+      if (!resume_posted_) {
+        resume_posted_ = true;
+        boost::asio::post(io_, [weak = this->weak_from_this()] {
+          if (auto self = weak.lock()) {
+            self->resume_posted_ = false;
+            if (!self->pause_requested_ && self->paused_ && self->con_ && self->state_ != state::closed) {
+              self->paused_ = false;
+              self->con_->handle_resume_reading();
+            }
+          }
+        });
+      }
+      return;
+    }
+    paused_ = false;
+    // No read is outstanding while paused (see on_ws_message), so this starts exactly one.
+    con_->handle_resume_reading();
   }
 
   void detach() override {
@@ -558,6 +578,16 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       return;
     }
     if (auto events = handler_.lock()) {
+      // Marks the span inside websocketpp's read loop for resume_reading(); reset on every exit, exceptions included.
+      struct in_message_scope {
+        bool& flag;
+        explicit in_message_scope(bool& f) : flag(f) { flag = true; }
+        in_message_scope(const in_message_scope&) = delete;
+        in_message_scope& operator=(const in_message_scope&) = delete;
+        in_message_scope(in_message_scope&&) = delete;
+        in_message_scope& operator=(in_message_scope&&) = delete;
+        ~in_message_scope() { flag = false; }
+      } scope(in_message_);
       events->on_message(message->get_payload(), message->get_opcode() == websocketpp::frame::opcode::binary);
     }
     // Pausing takes effect here, inside websocketpp's read handler: after it websocketpp issues no further socket
@@ -690,10 +720,11 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     const std::size_t discarded = take_discarded();
     finish();
     if (auto events = handler_.lock()) {
+      // on_close first: the owner's state must never depend on the count being taken.
+      events->on_close(code, reason, error_text);
       if (discarded > 0) {
         events->on_frames_discarded(discarded);
       }
-      events->on_close(code, reason, error_text);
     }
   }
 
@@ -722,10 +753,10 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         if (refused) {
           events->on_message_refused(limit);
         }
+        events->on_close(code, reason, text);
         if (discarded > 0) {
           events->on_frames_discarded(discarded);
         }
-        events->on_close(code, reason, text);
       }
     });
   }
@@ -750,6 +781,8 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
   std::string close_reason_;
   std::size_t discarded_reported_ = 0;
   bool pause_requested_ = false;
+  bool in_message_ = false;                   // inside on_ws_message, i.e. inside websocketpp's read loop
+  bool resume_posted_ = false;                // a resume_reading() from inside it is waiting to run
   bool paused_ = false;                       // websocketpp's reading is paused (set only inside its read handler)
   std::shared_ptr<std::string> tls_failure_;  // wss: why the peer's certificate was refused, if it was
 };

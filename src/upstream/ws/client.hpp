@@ -66,7 +66,9 @@ class handler {
   // it was refused unread). Called once, right before that connection's on_close, so the owner can record it.
   virtual void on_message_refused(std::size_t /*limit*/) {}
   // Data frames that arrived after our close frame was sent and that websocketpp dropped unread (the server went on
-  // sending past the drain): called once, right before on_close, when there were any, so the owner can count them.
+  // sending past the drain): called once, right after on_close (the owner may have let go of the client in it), when
+  // there were any, so the owner can count them.
+  // Frames, not events: a ping or an acknowledgement among them is counted too (an upper bound on lost events).
   virtual void on_frames_discarded(std::size_t /*frames*/) {}
 };
 
