@@ -30,11 +30,11 @@ struct frame {
   std::string_view reason;      // for frame_kind::invalid: a snake_case dead-letter reason
 };
 
-// Decodes one text frame of `size` bytes at `padded` (no padding is read beyond them, whatever the name says: kept
-// for the callers that pass simdjson-padded buffers). Any valid JSON object is accepted (util/json_scan.hpp); the
+// Decodes one text frame of `size` bytes at `text` (nothing past them is read, so no padding is needed). Any valid
+// JSON object is accepted (util/json_scan.hpp); the
 // views in the result point into the frame or into per-thread scratch, valid until the next decode on this thread.
 // Never throws.
-[[nodiscard]] frame decode_frame(const char* padded, std::size_t size) noexcept;
+[[nodiscard]] frame decode_frame(const char* text, std::size_t size) noexcept;
 
 // The published event name: type, with ".subtype" appended when present (message.message_changed). Writes into
 // `out` (reused by the caller, so steady state allocates nothing).

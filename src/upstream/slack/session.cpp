@@ -1,7 +1,5 @@
 #include "upstream/slack/session.hpp"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
@@ -208,10 +206,8 @@ void session::on_message(std::string_view payload, bool binary) {
   if (binary) {
     return dead_letter("binary_frame", payload);
   }
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into our padded, reused buffer.
-  frame_buffer_.assign(payload);
-  frame_buffer_.append(simdjson::SIMDJSON_PADDING, '\0');
-  const frame f = decode_frame(frame_buffer_.data(), payload.size());
+  // Decoded in place: the validator reads nothing past the frame, so no padded copy per frame.
+  const frame f = decode_frame(payload.data(), payload.size());
   if (closing && f.kind != frame_kind::event && f.kind != frame_kind::invalid) {
     return;
   }

@@ -104,9 +104,6 @@ class session final : public upstream::connection, public ws::handler, public st
   // stop()'s `done` callbacks (stop may be called more than once): all run once the socket is gone for certain.
   std::vector<std::function<void()>> stop_callbacks_;
 
-  // The receive buffer: frames are copied here with simdjson's padding after them; reused, so steady state does
-  // not allocate.
-  std::string frame_buffer_;
   std::string name_buffer_;
 };
 
