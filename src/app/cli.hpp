@@ -1,6 +1,6 @@
 #pragma once
 
-// The command line of ../shared/CONTRACT.md: parse, map failures to sysexits codes, run.
+// The command line of docs/CONTRACT.md: parse, map failures to sysexits codes, run.
 namespace rtm::app {
 
 inline constexpr int exit_ok = 0;

@@ -9,7 +9,7 @@
 #include <vector>
 
 // The validated configuration: plain values, secrets already resolved. Produced by config::load(), read-only after.
-// Defaults here are the contract's (../shared/CONTRACT.md "Config"); the loader and the example file follow them.
+// Defaults here are the contract's (docs/CONTRACT.md "Config"); the loader and the example file follow them.
 namespace rtm::config {
 
 using duration = std::chrono::milliseconds;

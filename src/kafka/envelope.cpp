@@ -114,21 +114,21 @@ void append_event_id(std::string& out, std::string_view connection, std::chrono:
   append_unsigned(out, seq, 6);
 }
 
-std::size_t envelope_size_hint(const upstream::event& ev, std::size_t id_size) noexcept {
+std::size_t envelope_size_hint(const pipeline::event& ev, std::size_t id_size) noexcept {
   // Fixed text and keys are ~110 bytes; every escaped string may grow up to 6x (\u00XX).
   const std::size_t strings =
-      ev.connection.size() + ev.name.size() + ev.team_id.size() + id_size + upstream::to_string(ev.from).size();
+      ev.connection.size() + ev.name.size() + ev.team_id.size() + id_size + pipeline::to_string(ev.from).size();
   return 128 + timestamp_length + 6 * strings + (ev.payload.empty() ? 4 : ev.payload.size()) +
          (ev.extra_args.empty() ? 0 : ev.extra_args.size() + 10);
 }
 
-void append_envelope(std::string& out, const upstream::event& ev, std::string_view id) {
+void append_envelope(std::string& out, const pipeline::event& ev, std::string_view id) {
   out += R"({"schema":")";
   out += envelope_schema;
   out += R"(","id":)";
   json::append_string(out, id);
   out += R"(,"source":)";
-  json::append_string(out, upstream::to_string(ev.from));
+  json::append_string(out, pipeline::to_string(ev.from));
   out += R"(,"connection":)";
   json::append_string(out, ev.connection);
   out += R"(,"event":)";

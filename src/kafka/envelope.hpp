@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 // The contract's event envelope (CONTRACT.md "Kafka record"), written straight into a caller-owned buffer: no DOM, no
 // re-serialization, `data` copied byte for byte. Pure functions, no I/O; they only allocate when `out` must grow.
@@ -30,11 +30,11 @@ void append_event_id(std::string& out, std::string_view connection, std::chrono:
 
 // Appends the envelope of `ev` with the given id. `ev.payload` must be the JSON text as received: it is copied
 // verbatim (an empty payload, which no session produces, is written as `null` so the envelope stays valid JSON).
-void append_envelope(std::string& out, const upstream::event& ev, std::string_view id);
+void append_envelope(std::string& out, const pipeline::event& ev, std::string_view id);
 
 // A size that append_envelope() will not exceed for `ev` with an id of `id_size` bytes, assuming no string needs
 // escaping beyond 6 bytes per byte: used to reserve once.
-[[nodiscard]] std::size_t envelope_size_hint(const upstream::event& ev, std::size_t id_size) noexcept;
+[[nodiscard]] std::size_t envelope_size_hint(const pipeline::event& ev, std::size_t id_size) noexcept;
 
 // The next event sequence number. Process-wide (an atomic, safe from any thread) rather than per publisher, so ids
 // stay unique when the daemon replaces its publisher on a config reload within the same millisecond.

@@ -117,14 +117,14 @@ record* publisher::find(std::uint64_t seq) noexcept {
   return it == records_.end() ? nullptr : &it->second;
 }
 
-// ---- upstream::sink ---------------------------------------------------------------------------------------------
+// ---- pipeline::sink ---------------------------------------------------------------------------------------------
 
-void publisher::on_event(const upstream::event& ev) noexcept {
+void publisher::on_event(const pipeline::event& ev) noexcept {
   if (ev.team_id.empty()) {
     // Sessions dead-letter these themselves; reaching here is a bug upstream, but the event still must not become a
     // keyless record.
     log::warn(ev.connection, "kafka: event ", ev.name, " has no team id; dead-lettered as no_team_id");
-    on_dead_letter(upstream::dead_letter{ev.connection, ev.from, "no_team_id", ev.payload, ev.received_at});
+    on_dead_letter(pipeline::dead_letter{ev.connection, ev.from, "no_team_id", ev.payload, ev.received_at});
     return;
   }
   try {
@@ -153,7 +153,7 @@ void publisher::on_event(const upstream::event& ev) noexcept {
   }
 }
 
-void publisher::on_dead_letter(const upstream::dead_letter& dl) noexcept {
+void publisher::on_dead_letter(const pipeline::dead_letter& dl) noexcept {
   try {
     if (stopped_) {
       ++stats_.failed;
@@ -214,7 +214,7 @@ void publisher::count_published(const record& r) {
   c.increment();
 }
 
-void publisher::accept_dead_letter(const upstream::dead_letter& dl) {
+void publisher::accept_dead_letter(const pipeline::dead_letter& dl) {
   record& r = append_record();
   give_spare_bytes(r);
   try {
@@ -294,7 +294,7 @@ rd_kafka_resp_err_t publisher::produce(record& r) noexcept {
   if (r.kind == record_kind::event) {
     headers[n++] = {"rtm-event", event};
     headers[n++] = {"rtm-connection", r.field(record_field::connection)};
-    headers[n++] = {"rtm-source", upstream::to_string(r.from)};
+    headers[n++] = {"rtm-source", pipeline::to_string(r.from)};
     headers[n++] = {"content-type", json_content};
     if (!enterprise.empty()) {
       headers[n++] = {"rtm-enterprise", enterprise};
@@ -304,7 +304,7 @@ rd_kafka_resp_err_t publisher::produce(record& r) noexcept {
     const std::string_view detail = r.field(record_field::error_detail);
     headers[n++] = {"rtm-error", r.field(record_field::error)};
     headers[n++] = {"rtm-connection", r.field(record_field::connection)};
-    headers[n++] = {"rtm-source", upstream::to_string(r.from)};
+    headers[n++] = {"rtm-source", pipeline::to_string(r.from)};
     // A failed event's dead letter carries its envelope (JSON unless it had to be cut); others the raw frame.
     headers[n++] = {"content-type", !original_topic.empty() && r.truncated_from == 0 ? json_content : raw_content};
     if (!event.empty()) {
@@ -357,7 +357,7 @@ void publisher::complete(record& r) noexcept {
 
 void publisher::refuse_too_large(record& r) noexcept {
   const std::size_t size = r.field(record_field::value).size();
-  const std::size_t keep = std::min(upstream::oversized_event_prefix, max_dead_letter_value_);
+  const std::size_t keep = std::min(pipeline::oversized_event_prefix, max_dead_letter_value_);
   std::string detail;
   try {
     detail = "a record of " + std::to_string(size) + " bytes exceeds librdkafka's queue (queue.buffering.max.kbytes: " +

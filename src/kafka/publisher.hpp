@@ -18,13 +18,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/string_hash.hpp"
 #include "config/config.hpp"
 #include "kafka/policy.hpp"
 #include "kafka/producer.hpp"
 #include "kafka/record.hpp"
 #include "kafka/router.hpp"
 #include "metrics/registry.hpp"
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 // The publishing side of the bridge: upstream events in, Kafka records out, nothing lost on the way.
 //
@@ -56,7 +57,7 @@
 // rtm-truncated: ORIGINAL_SIZE.
 namespace rtm::kafka {
 
-class publisher final : public upstream::sink, private producer_listener {
+class publisher final : public pipeline::sink, private producer_listener {
  public:
   struct tuning {
     backpressure_limits limits;
@@ -108,9 +109,9 @@ class publisher final : public upstream::sink, private producer_listener {
   // Called (posted) once when the publisher gives up after repeated fatal producer errors.
   void set_fatal_handler(fatal_handler handler) { on_fatal_ = std::move(handler); }
 
-  // upstream::sink. An event without a team id never becomes a record: it is dead-lettered (`no_team_id`).
-  void on_event(const upstream::event& ev) noexcept override;
-  void on_dead_letter(const upstream::dead_letter& dl) noexcept override;
+  // pipeline::sink. An event without a team id never becomes a record: it is dead-lettered (`no_team_id`).
+  void on_event(const pipeline::event& ev) noexcept override;
+  void on_dead_letter(const pipeline::dead_letter& dl) noexcept override;
 
   // Graceful stop: keeps producing and serving delivery reports on the io_context (never a blocking rd_kafka_flush)
   // until nothing is outstanding or `deadline` passes, then destroys the producer and calls `done` with the number
@@ -146,7 +147,7 @@ class publisher final : public upstream::sink, private producer_listener {
   void drop_last_record() noexcept;
   [[nodiscard]] std::uint64_t first_seq() const noexcept;
   [[nodiscard]] record* find(std::uint64_t seq) noexcept;
-  void accept_dead_letter(const upstream::dead_letter& dl);
+  void accept_dead_letter(const pipeline::dead_letter& dl);
   void give_spare_bytes(record& r) noexcept;
   void keep_spare_bytes(std::string bytes) noexcept;
   void count_published(const record& r);
@@ -197,11 +198,7 @@ class publisher final : public upstream::sink, private producer_listener {
   std::size_t spare_bytes_total_ = 0;     // their capacities, summed
   // rtm_bridge_events_published_total handles by "connection topic" (neither contains a space), so a delivery
   // report costs a hash lookup instead of a lookup by two labels. Bounded; past the bound the registry is asked.
-  struct key_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, metrics::counter, key_hash, std::equal_to<>> published_counters_;
+  string_map<metrics::counter> published_counters_;
   std::string counter_key_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t cursor_ = 1;  // the first record that may still need producing

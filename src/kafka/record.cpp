@@ -42,7 +42,7 @@ void record_builder::finish() {
   r_.bytes_ += '\0';
 }
 
-void build_event_record(record& r, const upstream::event& ev, std::string_view topic, std::uint64_t event_seq,
+void build_event_record(record& r, const pipeline::event& ev, std::string_view topic, std::uint64_t event_seq,
                         std::string& scratch) {
   // The id is built once, here: a re-production sends these very bytes again, so the id is stable.
   std::string& id = scratch;
@@ -69,7 +69,7 @@ void build_event_record(record& r, const upstream::event& ev, std::string_view t
   r.truncated_from = 0;
 }
 
-void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
+void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::string_view topic,
                               std::size_t max_value) {
   const std::string_view value = dl.raw.substr(0, std::min(dl.raw.size(), max_value));
   record_builder b(r, value.size() + 2 * dl.connection.size() + dl.reason.size() + dl.detail.size() + topic.size());

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 // One Kafka record as the publisher keeps it until the cluster confirms it: every byte librdkafka needs (value, key,
 // topic, header values) lives in ONE buffer, so a record costs a single allocation and can be produced again,
@@ -64,7 +64,7 @@ class record {
 
   std::uint64_t seq = 0;
   record_kind kind = record_kind::event;
-  upstream::source from = upstream::source::acme;
+  pipeline::source from = pipeline::source::acme;
   state st = state::waiting;
   bool maybe_persisted = false;      // an earlier producer may have written it: a re-production can duplicate it
   bool produced_by_retired = false;  // handed to a producer that has been retired since
@@ -96,7 +96,7 @@ class record_builder {
 
 // The record of an upstream event: value = envelope (id built here, once), key = team id, event headers.
 // `topic` is the routed topic; `scratch` is a reusable buffer for the id. Throws std::bad_alloc only.
-void build_event_record(record& r, const upstream::event& ev, std::string_view topic, std::uint64_t event_seq,
+void build_event_record(record& r, const pipeline::event& ev, std::string_view topic, std::uint64_t event_seq,
                         std::string& scratch);
 
 // Dead letters (both kinds) are keyed by the connection name: a connection's dead letters stay in order on one
@@ -104,7 +104,7 @@ void build_event_record(record& r, const upstream::event& ev, std::string_view t
 //
 // A dead letter: value = the raw frame, cut to `max_value` bytes (then truncated_from = original size; also when the
 // session passed only a prefix, dl.original_size); rtm-error-detail = dl.detail.
-void build_dead_letter_record(record& r, const upstream::dead_letter& dl, std::string_view topic,
+void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::string_view topic,
                               std::size_t max_value);
 
 // The dead letter of an event record whose delivery failed permanently: value = its envelope (cut to `max_value`),

@@ -106,7 +106,7 @@ router::router(const config::kafka_config& cfg, std::size_t cache_limit)
   cache_.reserve(std::min<std::size_t>(cache_limit_, 1024));
 }
 
-void router::format(const compiled& tpl, upstream::source from, std::string_view connection,
+void router::format(const compiled& tpl, pipeline::source from, std::string_view connection,
                     std::string_view name_space, std::string_view event_name, std::string& out) const {
   out.clear();
   for (const auto& p : tpl.parts) {
@@ -124,23 +124,23 @@ void router::format(const compiled& tpl, upstream::source from, std::string_view
         out += connection;
         break;
       case part_kind::source:
-        out += upstream::to_string(from);
+        out += pipeline::to_string(from);
         break;
     }
   }
   sanitize_topic(out);
 }
 
-const std::string& router::resolve(const upstream::event& ev) {
+const std::string& router::resolve(const pipeline::event& ev) {
   return resolve(ev.from, ev.connection, ev.name_space, ev.name);
 }
 
-const std::string& router::resolve(upstream::source from, std::string_view connection, std::string_view name_space,
+const std::string& router::resolve(pipeline::source from, std::string_view connection, std::string_view name_space,
                                    std::string_view event_name) {
   // The key holds every input of the template, the variable-length ones but the last prefixed with their length, so
   // that no two different inputs share a key whatever bytes an event name carries.
   key_.clear();
-  key_ += from == upstream::source::acme ? 'a' : 's';
+  key_ += from == pipeline::source::acme ? 'a' : 's';
   append_length(key_, connection.size());
   key_ += connection;
   append_length(key_, name_space.size());

@@ -8,8 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/string_hash.hpp"
 #include "config/config.hpp"
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 // Topic routing: `kafka.routes` (first glob match on the event name wins) over the default `kafka.topic` template.
 // Pure: no I/O. Owned and called by the publisher on the io_context thread (not thread-safe).
@@ -41,8 +42,8 @@ class router {
   // The topic for `ev`. The reference stays valid until the next resolve() (it points into the cache or into the
   // scratch buffer); the string is NUL-terminated, so c_str() can go to librdkafka directly. Allocates only when a
   // new combination enters the cache.
-  const std::string& resolve(const upstream::event& ev);
-  const std::string& resolve(upstream::source from, std::string_view connection, std::string_view name_space,
+  const std::string& resolve(const pipeline::event& ev);
+  const std::string& resolve(pipeline::source from, std::string_view connection, std::string_view name_space,
                              std::string_view event_name);
 
   [[nodiscard]] std::size_t cache_size() const noexcept { return cache_.size(); }
@@ -61,19 +62,15 @@ class router {
     std::string match;
     compiled topic;
   };
-  struct hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
 
   static compiled compile(std::string_view text, std::string_view key);
-  void format(const compiled& tpl, upstream::source from, std::string_view connection, std::string_view name_space,
+  void format(const compiled& tpl, pipeline::source from, std::string_view connection, std::string_view name_space,
               std::string_view event_name, std::string& out) const;
 
   std::vector<compiled_route> routes_;
   compiled default_;
   std::size_t cache_limit_;
-  std::unordered_map<std::string, std::string, hash, std::equal_to<>> cache_;
+  string_map<std::string> cache_;
   std::string key_;      // reused lookup key: no allocation once grown
   std::string scratch_;  // reused output when the cache is full
   std::uint64_t uncached_ = 0;

@@ -9,7 +9,7 @@
 
 #include "metrics/kafka_client.hpp"
 
-// The contract's Prometheus metrics (../shared/CONTRACT.md "Metrics"). Owned by the daemon, touched only on the
+// The contract's Prometheus metrics (docs/CONTRACT.md "Metrics"). Owned by the daemon, touched only on the
 // io_context thread (sessions, producer delivery reports and the HTTP endpoint all run there), so no locks.
 namespace rtm::metrics {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 namespace rtm::metrics {
 class registry;

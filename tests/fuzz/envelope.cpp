@@ -15,7 +15,7 @@
 
 #include "tests/fuzz/json_oracle.hpp"
 #include "tests/fuzz/targets.hpp"
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 
 namespace rtm::fuzz {
 namespace {
@@ -73,8 +73,8 @@ void envelope(const std::uint8_t* data, std::size_t size) {
   const auto source_byte = take<std::uint8_t>(raw);
   splitter fields(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size());  // NOLINT(*-reinterpret-cast)
 
-  upstream::event ev;
-  ev.from = (source_byte & 1) != 0 ? upstream::source::slack : upstream::source::acme;
+  pipeline::event ev;
+  ev.from = (source_byte & 1) != 0 ? pipeline::source::slack : pipeline::source::acme;
   ev.connection = fields.next();
   ev.name = fields.next();
   ev.team_id = fields.next();
@@ -129,7 +129,7 @@ void envelope(const std::uint8_t* data, std::size_t size) {
   CHECK_ENV(object.size() == 8);
   CHECK_ENV(dom_string(root, "schema") == kafka::envelope_schema);
   CHECK_ENV(dom_string(root, "id") == id_view);
-  CHECK_ENV(dom_string(root, "source") == upstream::to_string(ev.from));
+  CHECK_ENV(dom_string(root, "source") == pipeline::to_string(ev.from));
   CHECK_ENV(dom_string(root, "connection") == ev.connection);
   CHECK_ENV(dom_string(root, "event") == ev.name);
   CHECK_ENV(dom_string(root, "team_id") == ev.team_id);

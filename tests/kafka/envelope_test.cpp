@@ -22,10 +22,10 @@ std::string timestamp(std::int64_t micros) {
   return out;
 }
 
-rtm::upstream::event sample_event() {
-  rtm::upstream::event ev;
+rtm::pipeline::event sample_event() {
+  rtm::pipeline::event ev;
   ev.connection = "acme-main";
-  ev.from = rtm::upstream::source::acme;
+  ev.from = rtm::pipeline::source::acme;
   ev.name = "message:updated";
   ev.name_space = "message";
   ev.team_id = "42286ab3-b29a-4fde-8538-da0ae501d825";
@@ -59,9 +59,9 @@ TEST_CASE("envelope: exact bytes for a known event, data verbatim") {
 }
 
 TEST_CASE("envelope: names are JSON-escaped, slack source, empty payload stays valid JSON") {
-  rtm::upstream::event ev;
+  rtm::pipeline::event ev;
   ev.connection = "slack-1";
-  ev.from = rtm::upstream::source::slack;
+  ev.from = rtm::pipeline::source::slack;
   ev.name = "we\"ird\\name\n\x01";
   ev.team_id = "T\tEAM";
   ev.received_at = at_micros(0);
@@ -166,7 +166,7 @@ TEST_CASE("record: an event record holds every field in one buffer, id built onc
   CHECK(dl.field(f::original_topic) == "rtm.message");
   CHECK(std::string(dl.topic_c_str()) == "rtm.dead-letter");
 
-  rtm::upstream::dead_letter raw;
+  rtm::pipeline::dead_letter raw;
   raw.connection = "acme-main";
   raw.reason = "bad_json";
   raw.raw = "42[\"x\",{";
@@ -179,7 +179,7 @@ TEST_CASE("record: an event record holds every field in one buffer, id built onc
   CHECK(d2.field(f::error_detail).empty());
 
   // Size limits: the session passes a prefix (or nothing) with the original size and a detail.
-  rtm::upstream::dead_letter big;
+  rtm::pipeline::dead_letter big;
   big.connection = "slack-main";
   big.reason = "event_too_large";
   big.raw = "{\"type\":\"message\",\"text\":\"xx";

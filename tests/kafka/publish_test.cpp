@@ -33,16 +33,16 @@ using rtm::kafka::publisher;
 using rtm::test::consumed;
 using rtm::test::read_topic;
 
-// Owns the bytes an upstream::event points into (the sink contract: views valid for the call only).
+// Owns the bytes an pipeline::event points into (the sink contract: views valid for the call only).
 struct event_source {
   std::string connection = "acme-main";
   std::string name = "message:updated";
   std::string name_space = "message";
 
-  rtm::upstream::event make(const std::string& team, const std::string& payload) const {
-    rtm::upstream::event ev;
+  rtm::pipeline::event make(const std::string& team, const std::string& payload) const {
+    rtm::pipeline::event ev;
     ev.connection = connection;
-    ev.from = rtm::upstream::source::acme;
+    ev.from = rtm::pipeline::source::acme;
     ev.name = name;
     ev.name_space = name_space;
     ev.team_id = team;
@@ -242,9 +242,9 @@ TEST_CASE("publish: records carry the contract's key, headers and envelope; part
   // One Slack Enterprise Grid event: rtm-enterprise header, source slack, a topic of its own.
   const std::string grid_team = "T024BE7LD";
   const std::string grid_payload = R"({"type":"message","text":"hi"})";
-  rtm::upstream::event grid = h.source.make(grid_team, grid_payload);
+  rtm::pipeline::event grid = h.source.make(grid_team, grid_payload);
   grid.connection = "slack-1";
-  grid.from = rtm::upstream::source::slack;
+  grid.from = rtm::pipeline::source::slack;
   grid.name = "message";
   grid.name_space = "slack";
   grid.enterprise_id = "E0123";
@@ -473,7 +473,7 @@ TEST_CASE("publish: each dead-letter reason produces exactly one dead letter wit
   const std::vector<std::string> upstream_reasons = {"bad_json", "unknown_packet", "binary_event", "frame_too_large"};
   for (const auto& reason : upstream_reasons) {
     const std::string raw = "42[\"raw frame for " + reason + "\"";
-    h.pub->on_dead_letter(rtm::upstream::dead_letter{"acme-main", rtm::upstream::source::acme, reason, raw,
+    h.pub->on_dead_letter(rtm::pipeline::dead_letter{"acme-main", rtm::pipeline::source::acme, reason, raw,
                                                      std::chrono::system_clock::now()});
   }
   // No team id: never a keyless record.
@@ -918,7 +918,7 @@ TEST_CASE(
   REQUIRE(truncated.has_value());
   CHECK(std::stoul(*truncated) > 100000);
   // The dead letter itself fits: its envelope's first 64 KiB (the event_too_large prefix), within the queue.
-  CHECK(r.payload.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(r.payload.size() == rtm::pipeline::oversized_event_prefix);
   CHECK(r.payload.rfind(R"({"schema":"rtm-bridge.event/v1")", 0) == 0);
   CHECK(h.metrics.dead_letters("acme-main", "record_too_large") == 1);
   CHECK(h.metrics.render().find(

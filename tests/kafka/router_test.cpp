@@ -7,9 +7,9 @@
 
 namespace {
 
-rtm::upstream::event make_event(std::string_view connection, std::string_view name, std::string_view name_space,
-                                rtm::upstream::source from = rtm::upstream::source::acme) {
-  rtm::upstream::event ev;
+rtm::pipeline::event make_event(std::string_view connection, std::string_view name, std::string_view name_space,
+                                rtm::pipeline::source from = rtm::pipeline::source::acme) {
+  rtm::pipeline::event ev;
   ev.connection = connection;
   ev.name = name;
   ev.name_space = name_space;
@@ -24,7 +24,7 @@ TEST_CASE("router: default template uses the namespace") {
   rtm::config::kafka_config cfg;
   rtm::kafka::router r(cfg);
   CHECK(r.resolve(make_event("acme-main", "message:updated", "message")) == "rtm.message");
-  CHECK(r.resolve(make_event("slack-1", "message.message_changed", "slack", rtm::upstream::source::slack)) ==
+  CHECK(r.resolve(make_event("slack-1", "message.message_changed", "slack", rtm::pipeline::source::slack)) ==
         "rtm.slack");
 }
 
@@ -104,7 +104,7 @@ TEST_CASE("router: cache per (source, connection, event), bounded, same answers 
   CHECK(&r.resolve(make_event("a", "e:1", "e")) == &first);
   CHECK(r.cache_size() == 1);
   CHECK(r.resolve(make_event("b", "e:1", "e")) == "rtm.b.e.1");
-  CHECK(r.resolve(make_event("a", "e:1", "e", rtm::upstream::source::slack)) == "rtm.a.e.1");
+  CHECK(r.resolve(make_event("a", "e:1", "e", rtm::pipeline::source::slack)) == "rtm.a.e.1");
   CHECK(r.cache_size() == 3);
   CHECK(r.uncached_resolutions() == 0);
   // Full: new combinations are still resolved correctly, through the scratch buffer.

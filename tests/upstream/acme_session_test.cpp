@@ -32,7 +32,7 @@ namespace {
 
 struct recorded_event {
   std::string connection;
-  rtm::upstream::source from;
+  rtm::pipeline::source from;
   std::string name;
   std::string name_space;
   std::string team_id;
@@ -48,14 +48,14 @@ struct recorded_dead_letter {
 };
 
 // Copies everything (the views die with the call), under a mutex: the session calls in from the io thread.
-class recording_sink final : public rtm::upstream::sink {
+class recording_sink final : public rtm::pipeline::sink {
  public:
-  void on_event(const rtm::upstream::event& ev) noexcept override {
+  void on_event(const rtm::pipeline::event& ev) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     events_.push_back({std::string(ev.connection), ev.from, std::string(ev.name), std::string(ev.name_space),
                        std::string(ev.team_id), std::string(ev.payload), std::string(ev.extra_args)});
   }
-  void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
+  void on_dead_letter(const rtm::pipeline::dead_letter& dl) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     dead_letters_.push_back({std::string(dl.reason), std::string(dl.raw), std::string(dl.detail), dl.original_size});
   }
@@ -269,7 +269,7 @@ TEST_CASE("acme: handshake, authentication, byte-exact events, heartbeat and a c
   CHECK(events[2].payload == updated_payload);
   for (const auto& ev : events) {
     CHECK(ev.connection == "acme-test");
-    CHECK(ev.from == rtm::upstream::source::acme);
+    CHECK(ev.from == rtm::pipeline::source::acme);
     CHECK(ev.team_id == "42286ab3-b29a-4fde-8538-da0ae501d825");
   }
   CHECK(events[0].name_space == "session");
@@ -692,7 +692,7 @@ TEST_CASE("acme: size limits") {
   REQUIRE(eventually([&] { return r.sink.event_count() == 1 && r.sink.dead_letter_count() == 1; }, 5s));
   auto dead = r.sink.dead_letters();
   CHECK(dead[0].reason == "event_too_large");
-  CHECK(dead[0].raw.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(dead[0].raw.size() == rtm::pipeline::oversized_event_prefix);
   CHECK(dead[0].raw.rfind(R"(42["message:updated",{"team_id":"t-big","pad":"xxx)", 0) == 0);
   CHECK(dead[0].original_size == 100000);
   CHECK(dead[0].detail.find("100000 bytes exceeds limits.max_event_size (32768 bytes)") != std::string::npos);

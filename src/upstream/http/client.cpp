@@ -114,7 +114,7 @@ class fetch final : public operation, public std::enable_shared_from_this<fetch<
       return fail(ec, "connect");
     }
     if constexpr (std::is_same_v<Stream, tls_stream>) {
-      if (!ws::set_server_name(stream_.native_handle(), url_.host)) {
+      if (!tls::set_server_name(stream_.native_handle(), url_.host)) {
         return finish(req_.method + " " + url_.to_string() + ": cannot set the TLS server name");
       }
       stream_.async_handshake(
@@ -253,7 +253,7 @@ std::shared_ptr<operation> async_request(asio::io_context& io, request req, comp
   }
   if (target->scheme == "https") {
     auto tls_failure = std::make_shared<std::string>();
-    auto tls_context = ws::make_client_context(req.tls, target->host, error, tls_failure);
+    auto tls_context = tls::make_client_context(req.tls, target->host, error, tls_failure);
     if (!tls_context) {
       return fail_later(io, std::move(done), req.method + " " + target->to_string() + ": " + error);
     }

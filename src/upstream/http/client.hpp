@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "upstream/ws/tls_context.hpp"
+#include "tls/context.hpp"
 
 // A small HTTP(S) client on Boost.Beast for the upstreams' REST calls (Acme endpoint discovery: GET; Slack
 // rtm.connect: POST with a form body). Runs on the daemon's io_context with the connection's TLS settings and one
@@ -23,7 +23,7 @@ struct request {
   std::string content_type;    // with a body
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. Authorization: never logged
-  ws::tls_options tls;
+  tls::options tls;
   std::chrono::milliseconds timeout{10000};  // DNS, connect, TLS, request and response together
   std::size_t body_limit = std::size_t{1024} * 1024;
 };

@@ -6,7 +6,7 @@
 #include <string_view>
 
 // Slack legacy RTM, the pure half: what a WebSocket frame is, what rtm.connect answered and how to treat its errors.
-// No I/O; unit-tested alone and fuzzed. Facts: ../shared/research/rtm-slack.md.
+// No I/O; unit-tested alone and fuzzed.
 namespace rtm::upstream::slack {
 
 enum class frame_kind {

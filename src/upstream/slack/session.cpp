@@ -39,7 +39,7 @@ std::string with_method(const std::string& base, std::string_view method) {
 
 }  // namespace
 
-session::session(boost::asio::io_context& io, config::connection_config cfg, upstream::sink& events,
+session::session(boost::asio::io_context& io, config::connection_config cfg, pipeline::sink& events,
                  metrics::registry& metrics)
     : io_(io),
       cfg_(std::move(cfg)),
@@ -81,7 +81,7 @@ void session::call_rtm_connect() {
   req.headers = {{"Authorization", "Bearer " + cfg_.key.value}};
   req.content_type = "application/x-www-form-urlencoded";
   req.body = "batch_presence_aware=false&presence_sub=false";
-  req.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
+  req.tls = tls::options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   req.timeout = api_timeout;
   log::debug(cfg_.name, "calling rtm.connect at ", cfg_.url);
   api_call_ = http::async_request(io_, std::move(req),
@@ -148,7 +148,7 @@ void session::open_socket(const std::string& url) {
   ws::options opts;
   opts.url = url;
   opts.url_path_is_secret = true;  // a single-use ticket: whoever reads it first owns the session
-  opts.tls = ws::tls_options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
+  opts.tls = tls::options{cfg_.tls.verify, cfg_.tls.ca_file.value_or("")};
   opts.open_timeout = open_timeout;
   opts.drain_grace = drain_grace;
   opts.max_message_size = cfg_.limits.max_frame_size;
@@ -241,7 +241,7 @@ void session::on_message(std::string_view payload, bool binary) {
 
 void session::dead_letter(std::string_view reason, std::string_view raw, std::string_view detail,
                           std::size_t original_size) {
-  upstream::dead_letter dl;
+  pipeline::dead_letter dl;
   dl.connection = cfg_.name;
   dl.from = source::slack;
   dl.reason = reason;
@@ -270,7 +270,7 @@ void session::on_message_refused(std::size_t limit) {
 }
 
 void session::on_event_frame(std::string_view raw, std::string_view type_name) {
-  upstream::event ev;
+  pipeline::event ev;
   ev.connection = cfg_.name;
   ev.from = source::slack;
   ev.name = type_name;

@@ -12,7 +12,7 @@
 
 #include "config/config.hpp"
 #include "upstream/connection.hpp"
-#include "upstream/event.hpp"
+#include "pipeline/event.hpp"
 #include "upstream/http/client.hpp"
 #include "upstream/ws/client.hpp"
 #include "util/backoff.hpp"
@@ -35,7 +35,7 @@ namespace rtm::upstream::slack {
 
 class session final : public upstream::connection, public ws::handler, public std::enable_shared_from_this<session> {
  public:
-  session(boost::asio::io_context& io, config::connection_config cfg, upstream::sink& events,
+  session(boost::asio::io_context& io, config::connection_config cfg, pipeline::sink& events,
           metrics::registry& metrics);
 
   // upstream::connection
@@ -78,7 +78,7 @@ class session final : public upstream::connection, public ws::handler, public st
 
   boost::asio::io_context& io_;
   config::connection_config cfg_;
-  upstream::sink& events_;
+  pipeline::sink& events_;
   metrics::registry& metrics_;
 
   state state_ = state::idle;

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-// The Acme handshake's addresses (../shared/CONTRACT.md "Acme RTM handshake"): the REST endpoint discovery and the
+// The Acme handshake's addresses (docs/CONTRACT.md "Acme RTM handshake"): the REST endpoint discovery and the
 // Engine.IO WebSocket URL. Pure.
 namespace rtm::upstream::socketio {
 

@@ -732,7 +732,7 @@ void session::dead_letter(std::string_view reason, std::string_view raw,
                           std::chrono::system_clock::time_point received_at, std::string_view detail,
                           std::size_t original_size) {
   log::debug(name(), "dead letter (", reason, "): ", excerpt(raw));
-  upstream::dead_letter dl;
+  pipeline::dead_letter dl;
   dl.connection = name();
   dl.from = source::acme;
   dl.reason = reason;

@@ -796,7 +796,7 @@ template <>
 bool impl_t<tls_config>::prepare_transport(std::string& error) {
   const websocketpp::uri parsed(opts_.url);
   tls_failure_ = std::make_shared<std::string>();
-  auto context = make_client_context(opts_.tls, parsed.get_host(), error, tls_failure_);
+  auto context = tls::make_client_context(opts_.tls, parsed.get_host(), error, tls_failure_);
   if (!context) {
     return false;
   }

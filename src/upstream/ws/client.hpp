@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "upstream/ws/tls_context.hpp"
+#include "tls/context.hpp"
 
 // One WebSocket client connection (ws:// or wss://) on the daemon's io_context, dialect-free: the Acme Socket.IO
 // session and the Slack RTM session both sit on it. websocketpp lives behind this header (client.cpp, built as
@@ -32,7 +32,7 @@ struct options {
   // The path and query are a credential (Slack's single-use rtm.connect URL): error texts show only the origin.
   bool url_path_is_secret = false;
   std::vector<std::pair<std::string, std::string>> headers;  // extra handshake request headers
-  tls_options tls;
+  tls::options tls;
   std::string user_agent;  // empty: "rtm-bridge"
   // A larger incoming message is refused before its payload is read: websocketpp closes with 1009 and drops the
   // TCP connection (it cannot skip a frame); handler::on_message_refused() and then on_close() follow.

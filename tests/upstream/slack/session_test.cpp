@@ -49,14 +49,14 @@ struct recorded_event {
 };
 
 // Sink calls arrive on the io_context thread; the test thread reads under the mutex.
-class recording_sink final : public rtm::upstream::sink {
+class recording_sink final : public rtm::pipeline::sink {
  public:
-  void on_event(const rtm::upstream::event& ev) noexcept override {
+  void on_event(const rtm::pipeline::event& ev) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     events_.push_back({std::string(ev.name), std::string(ev.name_space), std::string(ev.team_id),
                        std::string(ev.enterprise_id), std::string(ev.payload)});
   }
-  void on_dead_letter(const rtm::upstream::dead_letter& dl) noexcept override {
+  void on_dead_letter(const rtm::pipeline::dead_letter& dl) noexcept override {
     const std::lock_guard<std::mutex> lock(mutex_);
     dead_letters_.emplace_back(std::string(dl.reason), std::string(dl.raw));
     details_.push_back({std::string(dl.reason), std::string(dl.raw), std::string(dl.detail), dl.original_size});
@@ -188,7 +188,7 @@ class loop {
   boost::asio::io_context& io() { return io_; }
 
   std::shared_ptr<rtm::upstream::slack::session> start(const rtm::config::connection_config& cfg,
-                                                       rtm::upstream::sink& sink) {
+                                                       rtm::pipeline::sink& sink) {
     auto s = std::make_shared<rtm::upstream::slack::session>(io_, cfg, sink, metrics_);
     boost::asio::post(io_, [s] { s->start(); });
     return s;
@@ -418,7 +418,7 @@ TEST_CASE("slack: size limits") {
   REQUIRE(rtm::test::eventually([&] { return sink.event_count() == 1 && sink.dead_letters().size() == 1; }, 5s));
   auto dead = sink.dead_letter_details();
   CHECK(dead[0].reason == "event_too_large");
-  CHECK(dead[0].raw.size() == rtm::upstream::oversized_event_prefix);
+  CHECK(dead[0].raw.size() == rtm::pipeline::oversized_event_prefix);
   CHECK(dead[0].raw.rfind(R"({"type":"message","text":"xxx)", 0) == 0);
   CHECK(dead[0].original_size == 100000);
   CHECK(dead[0].detail.find("100000 bytes exceeds limits.max_event_size (32768 bytes)") != std::string::npos);

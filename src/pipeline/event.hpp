@@ -4,9 +4,10 @@
 #include <cstddef>
 #include <string_view>
 
-// What an upstream session hands to the publishing side. Everything here is a view into the session's receive
-// buffer: valid only for the duration of the sink call, which runs on the io_context thread.
-namespace rtm::upstream {
+// The neutral types between the two halves of the bridge: what an upstream session (upstream/) hands to whatever
+// publishes it (kafka/, or a spool in front of it). Neither half includes the other. Everything here is a view into
+// the session's receive buffer: valid only for the duration of the sink call, which runs on the io_context thread.
+namespace rtm::pipeline {
 
 enum class source { acme, slack };
 
@@ -29,21 +30,21 @@ struct event {
   std::chrono::steady_clock::time_point received_steady;  // for the receipt→ack latency histogram
 };
 
-// Dead-letter reasons are short snake_case words: they become the `rtm-error` header and a metrics label.
+// Dead-letter reasons are short snake_case words: the publisher puts them in the record and in a metrics label.
 struct dead_letter {
   std::string_view connection;
   source from = source::acme;
   std::string_view reason;  // e.g. "bad_json", "no_team_id", "unknown_packet", "binary_event", "frame_too_large"
   std::string_view raw;     // the raw frame as received, or its prefix (size limits), or nothing (refused unread)
   std::chrono::system_clock::time_point received_at;
-  // Size limits: what an operator needs to know (sizes and limits, never payload), the rtm-error-detail header.
+  // Size limits: what an operator needs to know (sizes and limits, never payload).
   std::string_view detail{};
-  // Size limits: the frame's full size when `raw` is only a prefix of it (or empty), else 0; the rtm-truncated header.
+  // Size limits: the frame's full size when `raw` is only a prefix of it (or empty), else 0.
   std::size_t original_size = 0;
 };
 
 // An event above its connection's limits.max_event_size is dead-lettered (`event_too_large`) with at most this much
-// of its start: enough to identify it, and far below any Kafka message size limit.
+// of its start: enough to identify it, and far below any broker's message size limit.
 inline constexpr std::size_t oversized_event_prefix = std::size_t{64} * 1024;
 
 // Implemented by the publishing side (kafka::publisher). Calls arrive on the io_context thread; an implementation
@@ -61,4 +62,4 @@ class sink {
   virtual void on_dead_letter(const dead_letter& dl) noexcept = 0;
 };
 
-}  // namespace rtm::upstream
+}  // namespace rtm::pipeline

@@ -1,11 +1,11 @@
-#include "upstream/ws/tls_context.hpp"
+#include "tls/context.hpp"
 
 #include <openssl/x509_vfy.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <exception>
 
-namespace rtm::upstream::ws {
+namespace rtm::tls {
 
 namespace {
 
@@ -26,7 +26,7 @@ bool is_ip_literal(const std::string& host) {
 }  // namespace
 
 std::shared_ptr<boost::asio::ssl::context> make_client_context(
-    const tls_options& options, const std::string& host, std::string& error,
+    const options& opts, const std::string& host, std::string& error,
     const std::shared_ptr<std::string>& verify_failure) noexcept {
   namespace ssl = boost::asio::ssl;
   try {
@@ -43,20 +43,20 @@ std::shared_ptr<boost::asio::ssl::context> make_client_context(
       error = "cannot set TLS options: " + ec.message();
       return nullptr;
     }
-    if (!options.verify) {
+    if (!opts.verify) {
       context->set_verify_mode(ssl::verify_none, ec);
       return context;
     }
-    if (options.ca_file.empty()) {
+    if (opts.ca_file.empty()) {
       context->set_default_verify_paths(ec);
       if (ec) {
         error = "cannot load the system CA store: " + ec.message();
         return nullptr;
       }
     } else {
-      context->load_verify_file(options.ca_file, ec);
+      context->load_verify_file(opts.ca_file, ec);
       if (ec) {
-        error = "cannot load tls.ca_file " + options.ca_file + ": " + ec.message() +
+        error = "cannot load tls.ca_file " + opts.ca_file + ": " + ec.message() +
                 " (it must be a readable PEM file of CA certificates)";
         return nullptr;
       }
@@ -105,4 +105,4 @@ bool set_server_name(SSL* ssl, const std::string& host) noexcept {
   return SSL_set_tlsext_host_name(ssl, const_cast<char*>(host.c_str())) == 1;  // NOLINT
 }
 
-}  // namespace rtm::upstream::ws
+}  // namespace rtm::tls

@@ -8,9 +8,9 @@
 
 // Client TLS policy shared by the WebSocket transport and the HTTPS client (both dialects). Compiles as C++17 and
 // C++20; includes nothing of websocketpp.
-namespace rtm::upstream::ws {
+namespace rtm::tls {
 
-struct tls_options {
+struct options {
   bool verify = true;   // false: no peer or host name check at all (the caller logs a loud warning)
   std::string ca_file;  // PEM bundle to trust instead of the system store; empty: the system store
 };
@@ -22,10 +22,10 @@ struct tls_options {
 // chain", ...), for the error an operator reads. Returns nullptr with `error` set (e.g. an unreadable ca_file);
 // never throws.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_context(
-    const tls_options& options, const std::string& host, std::string& error,
+    const options& opts, const std::string& host, std::string& error,
     const std::shared_ptr<std::string>& verify_failure = nullptr) noexcept;
 
 // Sets SNI on a client handle unless `host` is an IP literal (RFC 6066 forbids those in SNI).
 [[nodiscard]] bool set_server_name(SSL* ssl, const std::string& host) noexcept;
 
-}  // namespace rtm::upstream::ws
+}  // namespace rtm::tls
