@@ -18,7 +18,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "util/string_hash.hpp"
 #include "config/config.hpp"
 #include "kafka/policy.hpp"
 #include "kafka/producer.hpp"
@@ -26,6 +25,7 @@
 #include "kafka/router.hpp"
 #include "metrics/registry.hpp"
 #include "pipeline/event.hpp"
+#include "util/string_hash.hpp"
 
 // The publishing side of the bridge: upstream events in, Kafka records out, nothing lost on the way.
 //

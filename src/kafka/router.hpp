@@ -8,9 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "util/string_hash.hpp"
 #include "config/config.hpp"
 #include "pipeline/event.hpp"
+#include "util/string_hash.hpp"
 
 // Topic routing: `kafka.routes` (first glob match on the event name wins) over the default `kafka.topic` template.
 // Pure: no I/O. Owned and called by the publisher on the io_context thread (not thread-safe).

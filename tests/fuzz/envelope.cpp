@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
+#include "pipeline/event.hpp"
 #include "tests/fuzz/json_oracle.hpp"
 #include "tests/fuzz/targets.hpp"
-#include "pipeline/event.hpp"
 
 namespace rtm::fuzz {
 namespace {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "upstream/connection.hpp"
 #include "pipeline/event.hpp"
+#include "upstream/connection.hpp"
 #include "upstream/http/client.hpp"
 #include "upstream/ws/client.hpp"
 #include "util/backoff.hpp"

@@ -12,8 +12,8 @@
 #include "util/json_scan.hpp"
 
 // Engine.IO (v3/v4) and Socket.IO (v4/v5) text packets as they travel in WebSocket text frames, one packet per frame
-// (the Engine.IO v3/v4 and Socket.IO v2/v5 wire formats). Pure: no I/O, no clock, never throws on input, and no byte string can make
-// it misbehave. A fuzzer and the unit tests drive it directly.
+// (the Engine.IO v3/v4 and Socket.IO v2/v5 wire formats). Pure: no I/O, no clock, never throws on input, and no byte
+// string can make it misbehave. A fuzzer and the unit tests drive it directly.
 namespace rtm::upstream::socketio {
 
 enum class packet_type {

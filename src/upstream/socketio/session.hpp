@@ -14,8 +14,8 @@
 
 #include "config/config.hpp"
 #include "metrics/registry.hpp"
-#include "upstream/connection.hpp"
 #include "pipeline/event.hpp"
+#include "upstream/connection.hpp"
 #include "upstream/http/client.hpp"
 #include "upstream/socketio/codec.hpp"
 #include "upstream/ws/client.hpp"
