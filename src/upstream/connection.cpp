@@ -8,7 +8,7 @@
 namespace rtm::upstream {
 
 std::shared_ptr<connection> make_connection(boost::asio::io_context& io, const config::connection_config& cfg,
-                                            sink& events, metrics::registry& metrics) {
+                                            pipeline::sink& events, metrics::registry& metrics) {
   switch (cfg.kind) {
     case config::connection_kind::acme:
       return socketio::session::create(io, cfg, events, metrics);

@@ -50,7 +50,7 @@ class connection {
 
 // Builds the session for `cfg.kind`. `events` and `metrics` must outlive the connection.
 [[nodiscard]] std::shared_ptr<connection> make_connection(boost::asio::io_context& io,
-                                                          const config::connection_config& cfg, sink& events,
+                                                          const config::connection_config& cfg, pipeline::sink& events,
                                                           metrics::registry& metrics);
 
 }  // namespace rtm::upstream
