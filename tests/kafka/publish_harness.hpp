@@ -96,6 +96,8 @@ struct team_check {
 
 // Events over 16 teams in turn, each team's `n` counting up from 0: what was sent, to check what arrived.
 struct team_stream {
+  explicit team_stream(harness& on) : h(on) {}
+
   harness& h;
   std::map<std::string, int> sent;
   int next = 0;
