@@ -59,4 +59,22 @@ bool should_pause(bool paused_now, std::size_t waiting, std::size_t outstanding_
   return false;
 }
 
+void broker_health::all_down(clock::time_point now) noexcept {
+  if (!down_since_) {
+    down_since_ = now;
+  }
+}
+
+void broker_health::statistics(int up, int known, clock::time_point now) noexcept {
+  if (up > 0) {
+    down_since_.reset();
+  } else if (known > 0) {
+    all_down(now);
+  }
+}
+
+bool broker_health::healthy(clock::time_point now, clock::duration grace) const noexcept {
+  return !down_since_ || now - *down_since_ < grace;
+}
+
 }  // namespace rtm::kafka

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <optional>
 #include <string>
 
 // The publisher's pure decisions, kept apart from librdkafka I/O so they are unit-tested alone.
@@ -63,5 +64,23 @@ struct backpressure_limits {
 
 [[nodiscard]] bool should_pause(bool paused_now, std::size_t waiting, std::size_t outstanding_records,
                                 std::size_t outstanding_bytes, const backpressure_limits& limits) noexcept;
+
+// Readiness as librdkafka sees the brokers: no broker up for longer than a grace period means not ready (an outage
+// is not noticed by a delivery failing: with delivery_timeout 0 nothing ever fails). Fed by the all-brokers-down
+// error, the statistics' broker states, and every sign of life.
+class broker_health {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  void all_down(clock::time_point now) noexcept;
+  // librdkafka's statistics: `up` of the `known` broker entries are connected.
+  void statistics(int up, int known, clock::time_point now) noexcept;
+  // A delivery confirmed, or a new producer handle (its own view of the brokers).
+  void up() noexcept { down_since_.reset(); }
+  [[nodiscard]] bool healthy(clock::time_point now, clock::duration grace) const noexcept;
+
+ private:
+  std::optional<clock::time_point> down_since_;
+};
 
 }  // namespace rtm::kafka

@@ -25,6 +25,18 @@ constexpr int poll_rounds_per_turn = 16;
 // Statistics every 5 s give the broker states behind healthy(); kafka.properties may change or disable it.
 constexpr const char* default_statistics_interval_ms = "5000";
 
+// The boundary between librdkafka's callbacks (and the io_context handlers that serve its queue) and the listener
+// (src/kafka/README.md "Error policy"): nothing may escape into librdkafka's C code or into Asio. The listener keeps
+// its own records consistent when it throws; what it could not finish is logged here.
+template <typename Call>
+void notify(std::string_view what, Call&& call) noexcept {
+  try {
+    std::forward<Call>(call)();
+  } catch (const std::exception& e) {
+    log::error("", "kafka: ", what, " not fully handled: ", e.what());
+  }
+}
+
 class conf_guard {
  public:
   conf_guard() : conf_(rd_kafka_conf_new()) {}
@@ -56,6 +68,17 @@ class conf_guard {
 };
 
 }  // namespace
+
+producer_settings make_producer_settings(const config::kafka_config& cfg, std::string bootstrap_servers,
+                                         std::chrono::milliseconds safety_poll_interval) {
+  producer_settings settings;
+  settings.bootstrap_servers = std::move(bootstrap_servers);
+  settings.client_id = cfg.client_id;
+  settings.delivery_timeout = cfg.delivery_timeout;
+  settings.properties = cfg.properties;
+  settings.safety_poll_interval = safety_poll_interval;
+  return settings;
+}
 
 bool bridge_owned_property(std::string_view name) noexcept {
   return config::is_bridge_property(name);
@@ -215,7 +238,7 @@ void producer::serve() noexcept {
     }
   }
   if (rk_ != nullptr) {
-    listener_->on_served(generation_);
+    notify("a round of producer reports", [this] { listener_->on_served(generation_); });
   }
 }
 
@@ -272,6 +295,7 @@ std::thread producer::close(std::function<void()> destroyed) {
   if (rk_ == nullptr) {
     return {};
   }
+  auto job = std::make_shared<reaper>();  // first: if it fails, the handle is still open and still served
   callbacks_->target.store(nullptr);
   rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_);
   rd_kafka_queue_io_event_enable(main_queue, -1, nullptr, 0);
@@ -279,7 +303,6 @@ std::thread producer::close(std::function<void()> destroyed) {
   boost::system::error_code ignored;
   wakeup_.close(ignored);  // after librdkafka stopped writing to it: the fd number may be reused at once
   safety_timer_.cancel();
-  auto job = std::make_shared<reaper>();
   job->rk = std::exchange(rk_, nullptr);
   job->name = rd_kafka_name(job->rk);
   job->callbacks = std::move(callbacks_);
@@ -336,7 +359,7 @@ void producer::on_delivery_cb(rd_kafka_t* rk, const rd_kafka_message_t* msg, voi
     std::array<char, 256> text{};
     report.handle_fatal = rd_kafka_fatal_error(rk, text.data(), text.size()) != RD_KAFKA_RESP_ERR_NO_ERROR;
   }
-  self->listener_->on_delivery(self->generation_, report);
+  notify("a delivery report", [self, &report] { self->listener_->on_delivery(self->generation_, report); });
 }
 
 void producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) noexcept {
@@ -345,7 +368,7 @@ void producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
   if (self == nullptr) {
     return;
   }
-  try {
+  notify("a librdkafka error", [rk, err, reason, self] {
     auto code = static_cast<rd_kafka_resp_err_t>(err);
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
       std::array<char, 512> text{};
@@ -354,9 +377,7 @@ void producer::on_error_cb(rd_kafka_t* rk, int err, const char* reason, void* op
       return;
     }
     self->listener_->on_error(self->generation_, code, false, reason != nullptr ? reason : "");
-  } catch (const std::exception& e) {
-    log::error("", "kafka: error while handling a librdkafka error: ", e.what());
-  }
+  });
 }
 
 int producer::on_stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void* opaque) noexcept {
@@ -365,15 +386,13 @@ int producer::on_stats_cb(rd_kafka_t* /*rk*/, char* json, size_t json_len, void*
   if (self == nullptr || json == nullptr) {
     return 0;
   }
-  try {
+  notify("librdkafka statistics", [self, json, json_len] {
     if (const auto figures = parse_statistics(std::string_view(json, json_len))) {
       self->listener_->on_statistics(self->generation_, *figures);
     } else {
       log::warn("", "kafka: librdkafka statistics in an unexpected shape; broker metrics not updated");
     }
-  } catch (const std::exception& e) {
-    log::warn("", "kafka: cannot read librdkafka statistics: ", e.what());
-  }
+  });
   return 0;  // librdkafka frees the JSON
 }
 

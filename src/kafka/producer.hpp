@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.hpp"
+#include "kafka/record.hpp"
 #include "metrics/kafka_client.hpp"
 
 // One librdkafka producer handle, wired into the io_context without blocking it and without busy polling: librdkafka
@@ -40,6 +42,11 @@ struct producer_settings {
   std::chrono::milliseconds safety_poll_interval{1000};
 };
 
+// The settings from the config's kafka section (client_id, delivery_timeout, properties) for `bootstrap_servers`
+// (the daemon decides: kafka.brokers, or an embedded cluster's address).
+[[nodiscard]] producer_settings make_producer_settings(const config::kafka_config& cfg, std::string bootstrap_servers,
+                                                       std::chrono::milliseconds safety_poll_interval);
+
 // librdkafka settings the bridge decides and kafka.properties may not override: config::is_bridge_property().
 [[nodiscard]] bool bridge_owned_property(std::string_view name) noexcept;
 
@@ -55,7 +62,8 @@ struct delivery_report {
 };
 
 // What a producer reports; every call runs on the io_context thread, inside producer::serve(). Implementations must
-// not throw and must not close the producer from inside these calls (post it instead).
+// not close the producer from inside these calls (post it instead). What they throw (std::bad_alloc) the producer
+// catches at the librdkafka callback and logs: an implementation keeps its own state consistent when it throws.
 class producer_listener {
  public:
   producer_listener() = default;
@@ -64,23 +72,17 @@ class producer_listener {
   producer_listener(producer_listener&&) = delete;
   producer_listener& operator=(producer_listener&&) = delete;
 
-  virtual void on_delivery(std::uint32_t generation, const delivery_report& report) noexcept = 0;
+  virtual void on_delivery(std::uint32_t generation, const delivery_report& report) = 0;
   // `fatal`: librdkafka raised a fatal error (err is then the underlying code, reason its text); the handle will
   // not produce anything any more and must be replaced.
-  virtual void on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool fatal,
-                        const std::string& reason) noexcept = 0;
+  virtual void on_error(std::uint32_t generation, rd_kafka_resp_err_t err, bool fatal, const std::string& reason) = 0;
   // librdkafka's statistics, every statistics.interval.ms: queue figures, broker states and latencies.
-  virtual void on_statistics(std::uint32_t generation, const metrics::kafka_client_figures& figures) noexcept = 0;
+  virtual void on_statistics(std::uint32_t generation, const metrics::kafka_client_figures& figures) = 0;
   // After each round of serving the queue (and each safety tick): a good moment to produce what waits.
-  virtual void on_served(std::uint32_t generation) noexcept = 0;
+  virtual void on_served(std::uint32_t generation) = 0;
 
  protected:
   ~producer_listener() = default;
-};
-
-struct header_view {
-  const char* name;
-  std::string_view value;
 };
 
 struct outgoing_record {

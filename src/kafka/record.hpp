@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,7 +14,8 @@
 // topic, header values) lives in ONE buffer, so a record costs a single allocation and can be produced again,
 // unchanged, after a producer is recreated. librdkafka gets the value WITHOUT RD_KAFKA_MSG_F_COPY (it points into
 // `bytes`), which is why the publisher must keep the record alive until librdkafka is done with it.
-// Pure data and builders; owned by the publisher on the io_context thread.
+// The builders below decide everything the record carries, its headers included (headers() only lists them); the
+// publisher hands the record over as it is. Pure data and builders; owned by the publisher on the io_context thread.
 namespace rtm::kafka {
 
 enum class record_kind : std::uint8_t {
@@ -30,9 +32,22 @@ enum class record_field : std::uint8_t {
   error,           // dead letters: the rtm-error reason
   error_detail,    // dead letters: a human-readable detail (empty if none)
   original_topic,  // dead letters of failed deliveries: the topic the record was meant for
+  source,          // the rtm-source header: acme | slack
+  content_type,    // the content-type header
+  truncated,       // dead letters: the rtm-truncated header (the original size, decimal) when the value was cut
   topic,           // last, so the NUL that librdkafka needs can follow it in the buffer
   count_
 };
+
+// A Kafka header as librdkafka takes it (it copies both): a static name and a view of the value.
+struct header_view {
+  const char* name;
+  std::string_view value;
+};
+
+// The most headers a record carries (a failed delivery's dead letter with every optional one).
+inline constexpr std::size_t max_headers = 9;
+using header_list = std::array<header_view, max_headers>;
 
 class record {
  public:
@@ -50,6 +65,11 @@ class record {
   }
   [[nodiscard]] const char* topic_c_str() const noexcept { return bytes_.data() + offsets_[topic_index]; }
   [[nodiscard]] std::size_t byte_size() const noexcept { return bytes_.capacity(); }
+  // The record's headers, in the contract's order, as its builder set them: views into the record's buffer, written
+  // into `out`. Events: rtm-event, rtm-connection, rtm-source, content-type, then rtm-enterprise when set. Dead
+  // letters: rtm-error, rtm-connection, rtm-source, content-type, then each of rtm-event, rtm-enterprise,
+  // rtm-original-topic, rtm-error-detail and rtm-truncated that is set.
+  [[nodiscard]] std::span<const header_view> headers(header_list& out) const noexcept;
 
   // Takes a buffer (its contents are discarded) whose capacity the next builder reuses: a settled record's buffer
   // can serve the next record without a new allocation.
@@ -87,14 +107,16 @@ class record_builder {
   std::string& buffer() noexcept { return r_.bytes_; }
   void end_field(record_field f) noexcept;  // the bytes appended since the previous field form `f`
   void add(record_field f, std::string_view text);
-  void finish();  // NUL-terminates the topic, the last field
+  void add_size(record_field f, std::uint32_t n);  // decimal; empty for 0
+  void finish();                                   // NUL-terminates the topic, the last field
 
  private:
   record& r_;
   std::size_t next_ = 0;
 };
 
-// The record of an upstream event: value = envelope (id built here, once), key = team id, event headers.
+// The record of an upstream event: value = envelope (id built here, once), key = team id, event headers
+// (content-type: application/json).
 // `topic` is the routed topic; `scratch` is a reusable buffer for the id. Throws std::bad_alloc only.
 void build_event_record(record& r, const pipeline::event& ev, std::string_view topic, std::uint64_t event_seq,
                         std::string& scratch);
@@ -103,12 +125,14 @@ void build_event_record(record& r, const pipeline::event& ev, std::string_view t
 // partition, and no team id exists for most of them.
 //
 // A dead letter: value = the raw frame, cut to `max_value` bytes (then truncated_from = original size; also when the
-// session passed only a prefix, dl.original_size); rtm-error-detail = dl.detail.
+// session passed only a prefix, dl.original_size); rtm-error-detail = dl.detail; content-type:
+// application/octet-stream.
 void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::string_view topic,
                               std::size_t max_value);
 
 // The dead letter of an event record whose delivery failed permanently: value = its envelope (cut to `max_value`),
-// rtm-error = `reason`, rtm-original-topic = where it was meant to go.
+// rtm-error = `reason`, rtm-original-topic = where it was meant to go; content-type: application/json, or
+// application/octet-stream once cut (no longer valid JSON).
 void build_failed_delivery_record(record& r, const record& failed, std::string_view topic, std::string_view reason,
                                   std::string_view detail, std::size_t max_value);
 

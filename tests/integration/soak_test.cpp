@@ -237,7 +237,7 @@ TEST_CASE("soak: RTM_SOAK_EVENTS events with broker outages and upstream disconn
   // upstream's rdkafka_mock.c reads, it checks, and so de-duplicates, producer sequence numbers for transactional
   // producers only); a real broker drops them. Seen: seed 2983812854 over 3,000,000 events, 2,751 and 3,342 repeats
   // with no re-creation; the default run, 149. The mock does not keep every record, so they cannot be counted by
-  // envelope id here; exactly-once per envelope id is asserted in kafka/publish_test.cpp.
+  // envelope id here; exactly-once per envelope id is asserted in kafka/publish_order_test.cpp.
   const recreations recreated = producer_recreations(d.log());
   watermarks probe(cluster.bootstrap_servers());
   const std::int64_t landed = probe.sum("rtm.message");

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kafka/record.hpp"
 
@@ -34,6 +36,27 @@ rtm::pipeline::event sample_event() {
   // An integer above 2^53 (a double would round it), non-ASCII text, odd spacing: all must pass byte for byte.
   ev.payload = R"({"team_id": "42286ab3", "fingerprint": 163240180126629123, "content":"h\u00e9 ✓ 🎉",  "x":[1.50e3]})";
   return ev;
+}
+
+// A frame above limits.max_event_size as the session dead-letters it: a prefix, the original size and a detail.
+rtm::pipeline::dead_letter oversized_frame() {
+  rtm::pipeline::dead_letter big;
+  big.connection = "slack-main";
+  big.reason = "event_too_large";
+  big.raw = "{\"type\":\"message\",\"text\":\"xx";
+  big.detail = "a frame of 100000 bytes exceeds limits.max_event_size (32768 bytes)";
+  big.original_size = 100000;
+  return big;
+}
+
+// A record's headers as "name=value", in order.
+std::vector<std::string> headers_of(const rtm::kafka::record& r) {
+  rtm::kafka::header_list list{};
+  std::vector<std::string> out;
+  for (const auto& h : r.headers(list)) {
+    out.push_back(std::string(h.name) + "=" + std::string(h.value));
+  }
+  return out;
 }
 
 }  // namespace
@@ -179,12 +202,7 @@ TEST_CASE("record: an event record holds every field in one buffer, id built onc
   CHECK(d2.field(f::error_detail).empty());
 
   // Size limits: the session passes a prefix (or nothing) with the original size and a detail.
-  rtm::pipeline::dead_letter big;
-  big.connection = "slack-main";
-  big.reason = "event_too_large";
-  big.raw = "{\"type\":\"message\",\"text\":\"xx";
-  big.detail = "a frame of 100000 bytes exceeds limits.max_event_size (32768 bytes)";
-  big.original_size = 100000;
+  rtm::pipeline::dead_letter big = oversized_frame();
   rtm::kafka::record d3;
   rtm::kafka::build_dead_letter_record(d3, big, "rtm.dead-letter", 1024);
   CHECK(d3.field(f::value) == big.raw);
@@ -200,4 +218,40 @@ TEST_CASE("record: an event record holds every field in one buffer, id built onc
   const auto released = d2.release_bytes();
   CHECK(!released.empty());
   CHECK(d2.field(f::value).empty());
+}
+
+TEST_CASE("record: the headers are built with the record, in the contract's order") {
+  using headers = std::vector<std::string>;
+  auto ev = sample_event();
+  rtm::kafka::record r;
+  std::string scratch;
+  rtm::kafka::build_event_record(r, ev, "rtm.message", 1, scratch);
+  CHECK(headers_of(r) == headers{"rtm-event=message:updated", "rtm-connection=acme-main", "rtm-source=acme",
+                                 "content-type=application/json"});
+  ev.from = rtm::pipeline::source::slack;
+  ev.enterprise_id = "E0123";
+  rtm::kafka::build_event_record(r, ev, "rtm.message", 2, scratch);
+  CHECK(headers_of(r) == headers{"rtm-event=message:updated", "rtm-connection=acme-main", "rtm-source=slack",
+                                 "content-type=application/json", "rtm-enterprise=E0123"});
+
+  // An upstream dead letter: the raw frame (here a prefix the session cut, with its detail).
+  rtm::kafka::record d;
+  rtm::kafka::build_dead_letter_record(d, oversized_frame(), "rtm.dead-letter", 1024);
+  CHECK(headers_of(d) == headers{"rtm-error=event_too_large", "rtm-connection=slack-main", "rtm-source=acme",
+                                 "content-type=application/octet-stream",
+                                 "rtm-error-detail=a frame of 100000 bytes exceeds limits.max_event_size (32768 bytes)",
+                                 "rtm-truncated=100000"});
+
+  // A failed delivery's dead letter: the whole envelope is JSON, a cut one is not.
+  rtm::kafka::build_failed_delivery_record(d, r, "rtm.dead-letter", "msg_size_too_large", "too big", SIZE_MAX);
+  CHECK(headers_of(d) == headers{"rtm-error=msg_size_too_large", "rtm-connection=acme-main", "rtm-source=slack",
+                                 "content-type=application/json", "rtm-event=message:updated", "rtm-enterprise=E0123",
+                                 "rtm-original-topic=rtm.message", "rtm-error-detail=too big"});
+  const std::string envelope_size = std::to_string(r.field(rtm::kafka::record_field::value).size());
+  // Every optional header at once: the most a record carries.
+  rtm::kafka::build_failed_delivery_record(d, r, "rtm.dead-letter", "record_too_large", "sizes", 20);
+  CHECK(headers_of(d) == headers{"rtm-error=record_too_large", "rtm-connection=acme-main", "rtm-source=slack",
+                                 "content-type=application/octet-stream", "rtm-event=message:updated",
+                                 "rtm-enterprise=E0123", "rtm-original-topic=rtm.message", "rtm-error-detail=sizes",
+                                 "rtm-truncated=" + envelope_size});
 }

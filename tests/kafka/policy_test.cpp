@@ -59,6 +59,26 @@ TEST_CASE("policy: backpressure hysteresis") {
   CHECK(should_pause(true, 3, 0, 0, limits));
 }
 
+TEST_CASE("policy: broker health turns false once no broker was up for the grace period") {
+  using clock = rtm::kafka::broker_health::clock;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  const auto grace = std::chrono::seconds(30);
+  rtm::kafka::broker_health health;
+  CHECK(health.healthy(t0, grace));
+  health.all_down(t0);
+  health.all_down(t0 + std::chrono::seconds(20));  // still counted from the first
+  CHECK(health.healthy(t0 + std::chrono::seconds(29), grace));
+  CHECK_FALSE(health.healthy(t0 + std::chrono::seconds(30), grace));
+  health.statistics(1, 3, t0 + std::chrono::seconds(31));  // one broker up again
+  CHECK(health.healthy(t0 + std::chrono::seconds(100), grace));
+  health.statistics(0, 3, t0 + std::chrono::seconds(100));  // statistics alone notice an outage
+  CHECK_FALSE(health.healthy(t0 + std::chrono::seconds(130), grace));
+  health.up();  // a delivery
+  CHECK(health.healthy(t0 + std::chrono::seconds(130), grace));
+  health.statistics(0, 0, t0 + std::chrono::seconds(130));  // no broker known yet: not an outage
+  CHECK(health.healthy(t0 + std::chrono::seconds(200), grace));
+}
+
 TEST_CASE("producer statistics: librdkafka's JSON becomes queue, broker state and latency figures") {
   // The shape of librdkafka's statistics (STATISTICS.md), trimmed to what matters; latencies in microseconds.
   const std::string stats =
