@@ -157,7 +157,7 @@ class reference_writer {
   template <class S>
   void section(const S& member, const key_spec& spec) {
     const std::string path = child(spec.name);
-    rows_.push_back(row{spec, "map", spec.required_for != no_kind ? "required" : "", "see " + code(path)});
+    rows_.push_back(row{spec, "map", spec.required_for != no_kind ? "required" : "its keys' defaults", "see " + code(path)});
     // The row is a temporary of visit(); its help is a literal, kept as a view.
     nested_.emplace_back([this, path, &member, help = spec.help] { write_section(path, help, member); });
   }

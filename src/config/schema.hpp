@@ -210,7 +210,7 @@ void visit(V& v, R& r) {
   v.key(r.match, {.name = "match",
                   .required_for = every_kind,
                   .check = check_glob,
-                  .allowed = "a glob: *, ?, [a-z], [!x], \\ escapes",
+                  .allowed = "a glob: `*`, `?`, `[a-z]`, `[!x]`, `\\` escapes",
                   .help = "A glob on the event name"});
   v.key(r.topic, {.name = "topic",
                   .required_for = every_kind,

@@ -41,7 +41,8 @@ class section_frame {
   std::optional<connection_kind> kind;   // the section's `kind`, once read (connections)
   std::vector<taken_key> keys;           // the rows that applied, in table order
   std::vector<std::string_view> names;   // their names
-  std::vector<const key_spec*> elsewhere;  // rows of other kinds than this connection's
+  // Rows of other kinds than this connection's. Copies: visit() passes each row as a temporary.
+  std::vector<key_spec> elsewhere;
 
   [[nodiscard]] const taken_key* find(const void* member) const noexcept {
     const auto it = std::find_if(keys.begin(), keys.end(), [member](const taken_key& k) { return k.member == member; });
@@ -275,7 +276,7 @@ class schema_reader {
 taken_key* schema_reader::take_key(section_frame& fr, const key_spec& spec, const void* member) {
   // With no usable kind (yet), the rows are judged as the first kind's: a missing or wrong kind is reported already.
   if (!spec.applies_to(fr.kind.value_or(connection_kind{}))) {
-    fr.elsewhere.push_back(&spec);
+    fr.elsewhere.push_back(spec);
     return nullptr;
   }
   // Required for some kinds only: when the kind is not known, the key is not asked for.
@@ -296,17 +297,17 @@ taken_key* schema_reader::take_key(section_frame& fr, const key_spec& spec, cons
 // they belong to. Without a usable kind they are left alone (taken without a judgement).
 void schema_reader::judge_other_kinds(section_frame& fr) {
   std::vector<std::string_view> judged;
-  for (const key_spec* spec : fr.elsewhere) {
-    const auto is = [spec](std::string_view name) { return name == spec->name; };
+  for (const key_spec& spec : fr.elsewhere) {
+    const auto is = [&spec](std::string_view name) { return name == spec.name; };
     if (std::any_of(fr.names.begin(), fr.names.end(), is) || std::any_of(judged.begin(), judged.end(), is)) {
       continue;
     }
-    judged.push_back(spec->name);
+    judged.push_back(spec.name);
     if (fr.kind) {
-      fr.m.reject(spec->name, "only valid for kind: " + kinds_text(spec->kinds) +
+      fr.m.reject(spec.name, "only valid for kind: " + kinds_text(spec.kinds) +
                                   " (this connection is kind: " + to_string(*fr.kind) + ")");
     } else {
-      (void)fr.m.take(spec->name);
+      (void)fr.m.take(spec.name);
     }
   }
 }
