@@ -132,8 +132,8 @@ loaded load_text(std::string_view yaml, const std::string& path) {
   result.cfg.path = path;
   problem_list schema_out(path);
   try {
-    result.inline_secret = detail::read_document(field{documents.front(), documents.front().Mark(), ""}, result.cfg,
-                                                 schema_out);
+    result.inline_secret =
+        detail::read_document(field{documents.front(), documents.front().Mark(), ""}, result.cfg, schema_out);
   } catch (const YAML::Exception& e) {
     // The reader never converts with as<>(), so this is a yaml-cpp surprise; still a message, never a crash.
     schema_out.add(e.mark, "", std::string("unexpected YAML error: ") + e.what());

@@ -92,7 +92,8 @@ std::string range_text(const bounds& r) {
   } else if constexpr (std::is_same_v<T, std::size_t>) {
     return format_size(static_cast<std::uint64_t>(r.min)) + " to " + format_size(static_cast<std::uint64_t>(r.max));
   } else {
-    return r.max == unbounded ? "at least " + std::to_string(r.min) : std::to_string(r.min) + " to " + std::to_string(r.max);
+    return r.max == unbounded ? "at least " + std::to_string(r.min)
+                              : std::to_string(r.min) + " to " + std::to_string(r.max);
   }
 }
 
@@ -157,7 +158,8 @@ class reference_writer {
   template <class S>
   void section(const S& member, const key_spec& spec) {
     const std::string path = child(spec.name);
-    rows_.push_back(row{spec, "map", spec.required_for != no_kind ? "required" : "its keys' defaults", "see " + code(path)});
+    rows_.push_back(
+        row{spec, "map", spec.required_for != no_kind ? "required" : "its keys' defaults", "see " + code(path)});
     // The row is a temporary of visit(); its help is a literal, kept as a view.
     nested_.emplace_back([this, path, &member, help = spec.help] { write_section(path, help, member); });
   }

@@ -1,8 +1,8 @@
 // rtm-config-reference [PATH]: writes the config reference (docs/config.md) generated from the schema tables to PATH,
 // or to stdout. Run by `ninja config-reference`, which writes the file in the source tree.
-#include <string>
 #include <fstream>
 #include <iostream>
+#include <string>
 
 #include "config/reference.hpp"
 

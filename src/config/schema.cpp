@@ -141,8 +141,8 @@ judged<std::size_t> judge_size(const key_spec& spec, std::string_view text) {
     return refusal{std::move(*error)};
   }
   const std::uint64_t bytes = std::get<std::uint64_t>(parsed);
-  if (spec.range && (bytes < static_cast<std::uint64_t>(spec.range->min) ||
-                     bytes > static_cast<std::uint64_t>(spec.range->max))) {
+  if (spec.range &&
+      (bytes < static_cast<std::uint64_t>(spec.range->min) || bytes > static_cast<std::uint64_t>(spec.range->max))) {
     return refusal{"expected from " + format_size(static_cast<std::uint64_t>(spec.range->min)) + " to " +
                    format_size(static_cast<std::uint64_t>(spec.range->max)) + ", got " + quoted(text)};
   }

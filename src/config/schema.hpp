@@ -43,7 +43,7 @@ inline constexpr kind_set slack = kind_bit(connection_kind::slack);
 // One allowed value of a choice key (an enum member, or an int such as the Engine.IO revision).
 struct choice {
   template <class E>
-    requires std::is_enum_v<E> || std::same_as<E, int>
+  requires std::is_enum_v<E> || std::same_as<E, int>
   constexpr choice(std::string_view name_, E value_, std::string_view help_ = {}) noexcept
       : name(name_), value(static_cast<int>(value_)), help(help_) {}
   std::string_view name;
@@ -85,19 +85,19 @@ using text_normalize = std::string (*)(std::string_view text);
 // One row. Fields are in designated-initializer order; leave out what does not apply.
 struct key_spec {
   std::string_view name{};
-  kind_set kinds = every_kind;     // the connection kinds it applies to (other sections: every kind)
-  kind_set required_for = no_kind;  // required for these kinds (every_kind: always, whatever the kind)
+  kind_set kinds = every_kind;        // the connection kinds it applies to (other sections: every kind)
+  kind_set required_for = no_kind;    // required for these kinds (every_kind: always, whatever the kind)
   std::string_view def{};             // the default as written in the file; empty: no default
   std::string_view unset{};           // without a default: what leaving the key out means
-  bool nullable = false;            // null is the same as leaving the key out
+  bool nullable = false;              // null is the same as leaving the key out
   std::optional<bounds> range{};      // durations, sizes, fractions
   std::string_view range_note{};      // appended to the "at most" message
   std::span<const choice> choices{};  // choice keys: the allowed values, in the order messages list them
   std::string_view choices_note{};    // appended to the "expected A or B" message
-  text_check check = nullptr;       // strings, and each string of a list
+  text_check check = nullptr;         // strings, and each string of a list
   text_normalize normalize = nullptr;
-  std::string_view allowed{};   // what `check` accepts, for the reference
-  std::string_view what{};      // how problems name the expected value (lists, special maps)
+  std::string_view allowed{};    // what `check` accepts, for the reference
+  std::string_view what{};       // how problems name the expected value (lists, special maps)
   std::string_view item_what{};  // lists of maps: how problems name one item
   std::string_view if_empty{};   // lists: an empty one is refused with this message
   std::string_view label{};      // in the summary; empty: the name
@@ -106,9 +106,7 @@ struct key_spec {
   in_example example = in_example::shows_default;
   std::string_view help{};
 
-  [[nodiscard]] constexpr bool applies_to(connection_kind kind) const noexcept {
-    return (kinds & kind_bit(kind)) != 0;
-  }
+  [[nodiscard]] constexpr bool applies_to(connection_kind kind) const noexcept { return (kinds & kind_bit(kind)) != 0; }
   [[nodiscard]] constexpr bool has_default() const noexcept { return !def.empty(); }
 };
 
@@ -139,15 +137,14 @@ concept object_of = std::same_as<std::remove_const_t<Object>, Section>;
 
 template <class V, object_of<kafka_config> K>
 void visit(V& v, K& k) {
-  v.key(
-      k.brokers,
-      {.name = "brokers",
-       .required_for = every_kind,
-       .check = check_brokers,
-       .normalize = normalize_brokers,
-       .allowed = "host:port,host:port (IPv6 as [::1]:9092), or embedded",
-       .help = "The bootstrap brokers, or `embedded`: an in-process mock cluster for demos and tests only"},
-      [&k] { return k.embedded() ? std::string("embedded (in-process mock cluster, demo/tests only)") : k.brokers; });
+  v.key(k.brokers,
+        {.name = "brokers",
+         .required_for = every_kind,
+         .check = check_brokers,
+         .normalize = normalize_brokers,
+         .allowed = "host:port,host:port (IPv6 as [::1]:9092), or embedded",
+         .help = "The bootstrap brokers, or `embedded`: an in-process mock cluster for demos and tests only"},
+        [&k] { return k.embedded() ? std::string("embedded (in-process mock cluster, demo/tests only)") : k.brokers; });
   v.key(k.client_id, {.name = "client_id",
                       .def = "rtm-bridge",
                       .check = check_nonempty,
@@ -166,37 +163,38 @@ void visit(V& v, K& k) {
                   .check = check_topic_template,
                   .allowed = "a topic name, or a template with {namespace}, {event}, {connection}, {source}",
                   .help = "The default topic; {namespace} is the event name before ':' (\"slack\" for Slack)"});
-  v.list(
-      k.routes,
-      {.name = "routes",
-       .def = "[]",
-       .nullable = true,
-       .what = "a list of {match: GLOB, topic: TEMPLATE}",
-       .item_what = "a route: {match: GLOB, topic: TEMPLATE}",
-       .example = in_example::shows_other_value,
-       .help = "Topics by event name, first match wins; an event no route matches goes to `topic`"},
-      [&k] {
-        std::string text;
-        for (const route& r : k.routes) {
-          text += (text.empty() ? "" : "; ") + r.match + " -> " + r.topic;
-        }
-        return text.empty() ? std::string("none (every event goes to the topic above)") : text + " (first match wins)";
-      });
+  v.list(k.routes,
+         {.name = "routes",
+          .def = "[]",
+          .nullable = true,
+          .what = "a list of {match: GLOB, topic: TEMPLATE}",
+          .item_what = "a route: {match: GLOB, topic: TEMPLATE}",
+          .example = in_example::shows_other_value,
+          .help = "Topics by event name, first match wins; an event no route matches goes to `topic`"},
+         [&k] {
+           std::string text;
+           for (const route& r : k.routes) {
+             text += (text.empty() ? "" : "; ") + r.match + " -> " + r.topic;
+           }
+           return text.empty() ? std::string("none (every event goes to the topic above)")
+                               : text + " (first match wins)";
+         });
   v.key(k.dead_letter_topic, {.name = "dead_letter_topic",
                               .def = "rtm.dead-letter",
                               .check = check_dead_letter_topic,
                               .allowed = "a topic name (no placeholders)",
                               .label = "dead-letter topic",
                               .help = "What cannot be normalized: bad JSON, no team id, unknown packet"});
-  v.key(
-      k.delivery_timeout,
-      {.name = "delivery_timeout",
-       .def = "0",
-       .range = bounds{0, max_delivery_timeout_ms},
-       .range_note = " (about 24 days; librdkafka's message.timeout.ms limit), or 0 to never give up",
-       .label = "delivery timeout",
-       .help = "How long librdkafka may try to deliver one record (message.timeout.ms); 0: never give up"},
-      [&k] { return k.delivery_timeout.count() == 0 ? std::string("never give up") : format_duration(k.delivery_timeout); });
+  v.key(k.delivery_timeout,
+        {.name = "delivery_timeout",
+         .def = "0",
+         .range = bounds{0, max_delivery_timeout_ms},
+         .range_note = " (about 24 days; librdkafka's message.timeout.ms limit), or 0 to never give up",
+         .label = "delivery timeout",
+         .help = "How long librdkafka may try to deliver one record (message.timeout.ms); 0: never give up"},
+        [&k] {
+          return k.delivery_timeout.count() == 0 ? std::string("never give up") : format_duration(k.delivery_timeout);
+        });
   v.key(k.shutdown_timeout, {.name = "shutdown_timeout",
                              .def = "30s",
                              .range = bounds{1, unbounded},
@@ -230,10 +228,8 @@ void visit(V& v, R& r) {
                       .range = bounds{1, unbounded},
                       .allowed = "at least initial_delay",
                       .help = "The longest back-off (refused credentials wait at least max(max_delay, 60s))"});
-  v.key(r.jitter, {.name = "jitter",
-                   .def = "0.5",
-                   .range = bounds{0, 1},
-                   .help = "The randomised fraction of each back-off"});
+  v.key(r.jitter,
+        {.name = "jitter", .def = "0.5", .range = bounds{0, 1}, .help = "The randomised fraction of each back-off"});
 }
 
 template <class V, object_of<tls_config> T>
@@ -244,8 +240,9 @@ void visit(V& v, T& t) {
                     .check = check_ca_file_path,
                     .allowed = "a readable PEM file holding a certificate (checked at load)",
                     .help = "A CA bundle to verify the peer with, instead of the system store"});
-  v.key(t.verify, {.name = "verify", .def = "true", .help = "Verify the peer's certificate and host name"},
-        [&t] { return t.verify ? std::optional<std::string>{} : std::optional<std::string>{"false (NO VERIFICATION)"}; });
+  v.key(t.verify, {.name = "verify", .def = "true", .help = "Verify the peer's certificate and host name"}, [&t] {
+    return t.verify ? std::optional<std::string>{} : std::optional<std::string>{"false (NO VERIFICATION)"};
+  });
 }
 
 template <class V, object_of<size_limits> L>
@@ -267,30 +264,19 @@ void visit(V& v, L& l) {
                  "on (the default leaves room for the envelope in Kafka's default message.max.bytes)"});
 }
 
+// A connection's endpoint: where it connects, per kind.
 template <class V, object_of<connection_config> C>
-void visit(V& v, C& c) {
-  v.key(c.name, {.name = "name",
-                 .required_for = every_kind,
-                 .check = check_connection_name,
-                 .allowed = "[a-z0-9_-], at most 64 characters, unique",
-                 .summary = in_summary::value_only,
-                 .help = "In record headers, metrics and logs"});
-  v.key(c.kind, {.name = "kind",
-                 .required_for = every_kind,
-                 .choices = kind_choices,
-                 .summary = in_summary::value_only,
-                 .help = "The upstream dialect"});
-  v.key(
-      c.url,
-      {.name = "url",
-       .kinds = acme,
-       .unset = "discovered with GET {api_url}/{tier}/connect/endpoints",
-       .nullable = true,
-       .check = check_acme_url,
-       .allowed = "a ws:// or wss:// URL; \"\" as when left out",
-       .example = in_example::shows_other_value,
-       .help = "The RTM endpoint"},
-      [&c] { return c.url.empty() ? "discovered via " + c.api_url : c.url; });
+void visit_endpoint(V& v, C& c) {
+  v.key(c.url,
+        {.name = "url",
+         .kinds = acme,
+         .unset = "discovered with GET {api_url}/{tier}/connect/endpoints",
+         .nullable = true,
+         .check = check_acme_url,
+         .allowed = "a ws:// or wss:// URL; \"\" as when left out",
+         .example = in_example::shows_other_value,
+         .help = "The RTM endpoint"},
+        [&c] { return c.url.empty() ? "discovered via " + c.api_url : c.url; });
   v.key(c.url, {.name = "url",
                 .kinds = slack,
                 .def = default_slack_url,
@@ -315,29 +301,34 @@ void visit(V& v, C& c) {
                     .summary = in_summary::hidden,
                     .help = "The REST base for endpoint discovery when url is left out"});
   v.key(c.tier, {.name = "tier", .kinds = acme, .def = "user", .choices = tier_choices, .help = "The token's tier"});
-  v.key(c.identifier,
-        {.name = "identifier", .kinds = acme, .required_for = acme, .help = "The token identifier"});
-  v.key(c.key, {.name = "key", .required_for = every_kind, .help = "acme: the token key; slack: the token (xoxb-/xoxp-)"});
-  v.key(c.events, {.name = "events",
-                   .kinds = acme,
-                   .unset = "all events of the tier",
-                   .nullable = true,
-                   .check = check_glob,
-                   .allowed = "a non-empty list of globs",
-                   .what = "a list of event globs",
-                   .if_empty = "an empty list would subscribe to nothing: omit events to receive all events of the tier",
-                   .example = in_example::shows_other_value,
-                   .help = "The subscribed events; a glob is sent as its matches among the events this build knows"});
-  v.key(
-      c.team_id,
-      {.name = "team_id",
-       .kinds = acme,
-       .unset = "from each event",
-       .nullable = true,
-       .check = check_team_id,
-       .allowed = "a non-empty string",
-       .help = "The record key of events whose payload has no team_id (without it they are dead-lettered)"},
-      [&c] { return c.team_id ? std::optional<std::string>{*c.team_id + " for events without one"} : std::nullopt; });
+}
+
+// What a connection holds and asks for: its token and, on Acme, its events and fallback team id.
+template <class V, object_of<connection_config> C>
+void visit_token(V& v, C& c) {
+  v.key(c.identifier, {.name = "identifier", .kinds = acme, .required_for = acme, .help = "The token identifier"});
+  v.key(c.key,
+        {.name = "key", .required_for = every_kind, .help = "acme: the token key; slack: the token (xoxb-/xoxp-)"});
+  v.key(c.events,
+        {.name = "events",
+         .kinds = acme,
+         .unset = "all events of the tier",
+         .nullable = true,
+         .check = check_glob,
+         .allowed = "a non-empty list of globs",
+         .what = "a list of event globs",
+         .if_empty = "an empty list would subscribe to nothing: omit events to receive all events of the tier",
+         .example = in_example::shows_other_value,
+         .help = "The subscribed events; a glob is sent as its matches among the events this build knows"});
+  v.key(c.team_id,
+        {.name = "team_id",
+         .kinds = acme,
+         .unset = "from each event",
+         .nullable = true,
+         .check = check_team_id,
+         .allowed = "a non-empty string",
+         .help = "The record key of events whose payload has no team_id (without it they are dead-lettered)"},
+        [&c] { return c.team_id ? std::optional<std::string>{*c.team_id + " for events without one"} : std::nullopt; });
   v.key(c.team_id, {.name = "team_id",
                     .kinds = slack,
                     .unset = "from rtm.connect",
@@ -345,6 +336,23 @@ void visit(V& v, C& c) {
                     .check = check_team_id,
                     .allowed = "a non-empty string",
                     .help = "A fixed team id instead of rtm.connect's team.id"});
+}
+
+template <class V, object_of<connection_config> C>
+void visit(V& v, C& c) {
+  v.key(c.name, {.name = "name",
+                 .required_for = every_kind,
+                 .check = check_connection_name,
+                 .allowed = "[a-z0-9_-], at most 64 characters, unique",
+                 .summary = in_summary::value_only,
+                 .help = "In record headers, metrics and logs"});
+  v.key(c.kind, {.name = "kind",
+                 .required_for = every_kind,
+                 .choices = kind_choices,
+                 .summary = in_summary::value_only,
+                 .help = "The upstream dialect"});
+  visit_endpoint(v, c);
+  visit_token(v, c);
   v.section(c.reconnect, {.name = "reconnect", .help = "The reconnect back-off"});
   v.key(c.ping_timeout, {.name = "ping_timeout",
                          .def = "30s",
@@ -378,15 +386,14 @@ void visit(V& v, C& c) {
                       .required_for = every_kind,
                       .summary_block = true,
                       .help = "The Kafka producer: brokers, topics and librdkafka properties"});
-  v.list(c.connections,
-         {.name = "connections",
-          .required_for = every_kind,
-          .what = "a list of connections",
-          .item_what = "a connection: a map with name, kind and its keys",
-          .if_empty = "at least one connection is required, got an empty list",
-          .help = "The upstream connections; each holds exactly one upstream connection for its token"});
-  v.section(c.metrics, {.name = "metrics",
-                        .help = "Prometheus text at /metrics, liveness /healthz, readiness /readyz"});
+  v.list(c.connections, {.name = "connections",
+                         .required_for = every_kind,
+                         .what = "a list of connections",
+                         .item_what = "a connection: a map with name, kind and its keys",
+                         .if_empty = "at least one connection is required, got an empty list",
+                         .help = "The upstream connections; each holds exactly one upstream connection for its token"});
+  v.section(c.metrics,
+            {.name = "metrics", .help = "Prometheus text at /metrics, liveness /healthz, readiness /readyz"});
   v.section(c.log, {.name = "log", .help = "Logging to stderr (journald under systemd)"});
 }
 

@@ -38,9 +38,9 @@ class section_frame {
       : m(out, f, what, rule) {}
 
   map_reader m;
-  std::optional<connection_kind> kind;   // the section's `kind`, once read (connections)
-  std::vector<taken_key> keys;           // the rows that applied, in table order
-  std::vector<std::string_view> names;   // their names
+  std::optional<connection_kind> kind;  // the section's `kind`, once read (connections)
+  std::vector<taken_key> keys;          // the rows that applied, in table order
+  std::vector<std::string_view> names;  // their names
   // Rows of other kinds than this connection's. Copies: visit() passes each row as a temporary.
   std::vector<key_spec> elsewhere;
 
@@ -59,7 +59,9 @@ class section_frame {
     return k == nullptr || k->ok;
   }
   // Given and stored.
-  [[nodiscard]] const field* accepted(const void* member) const noexcept { return ok(member) ? given(member) : nullptr; }
+  [[nodiscard]] const field* accepted(const void* member) const noexcept {
+    return ok(member) ? given(member) : nullptr;
+  }
 };
 
 // What the loader remembers about a connection to check it against the others (names, tokens are unique).
@@ -125,8 +127,8 @@ class schema_reader {
       return;
     }
     const field f = *k->given;
-    const std::string what = spec.what.empty() ? "a map (" + schema::key_names(member).text() + ")"
-                                               : std::string(spec.what);
+    const std::string what =
+        spec.what.empty() ? "a map (" + schema::key_names(member).text() + ")" : std::string(spec.what);
     read_section(f, member, what, map_reader::null_is::empty_map);
   }
 
@@ -239,7 +241,7 @@ class schema_reader {
     return s && store(f, schema::judge_choice(spec, *s), out);
   }
   template <class E>
-    requires std::is_enum_v<E>
+  requires std::is_enum_v<E>
   bool read_value(const field& f, const key_spec& spec, E& out) {
     int value = 0;
     if (!read_value(f, spec, value)) {
@@ -280,8 +282,8 @@ taken_key* schema_reader::take_key(section_frame& fr, const key_spec& spec, cons
     return nullptr;
   }
   // Required for some kinds only: when the kind is not known, the key is not asked for.
-  const bool required = spec.required_for == schema::every_kind ||
-                        (fr.kind && (spec.required_for & schema::kind_bit(*fr.kind)) != 0);
+  const bool required =
+      spec.required_for == schema::every_kind || (fr.kind && (spec.required_for & schema::kind_bit(*fr.kind)) != 0);
   std::optional<field> f = required ? fr.m.require(spec.name) : fr.m.take(spec.name);
   if (f && spec.nullable && f->node.IsNull()) {
     f.reset();
@@ -305,7 +307,7 @@ void schema_reader::judge_other_kinds(section_frame& fr) {
     judged.push_back(spec.name);
     if (fr.kind) {
       fr.m.reject(spec.name, "only valid for kind: " + kinds_text(spec.kinds) +
-                                  " (this connection is kind: " + to_string(*fr.kind) + ")");
+                                 " (this connection is kind: " + to_string(*fr.kind) + ")");
     } else {
       (void)fr.m.take(spec.name);
     }
@@ -468,12 +470,13 @@ void schema_reader::check_section(size_limits& l, const section_frame& fr) {
     return;
   }
   if (const field* event = fr.given(&l.max_event_size)) {
-    out_.add(event->mark, event->path,
-             "must not exceed max_frame_size (" + format_size(l.max_frame_size) + "), got " +
-                 format_size(l.max_event_size));
+    out_.add(
+        event->mark, event->path,
+        "must not exceed max_frame_size (" + format_size(l.max_frame_size) + "), got " + format_size(l.max_event_size));
   } else if (const field* frame = fr.given(&l.max_frame_size)) {
-    out_.add(frame->mark, frame->path,
-             "is smaller than max_event_size (" + format_size(l.max_event_size) + " by default): set max_event_size too");
+    out_.add(
+        frame->mark, frame->path,
+        "is smaller than max_event_size (" + format_size(l.max_event_size) + " by default): set max_event_size too");
   }
 }
 

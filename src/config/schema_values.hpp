@@ -44,7 +44,7 @@ bool parse_value(std::string_view text, const key_spec& spec, double& out);
 bool parse_value(std::string_view text, const key_spec& spec, bool& out);
 bool parse_value(std::string_view text, const key_spec& spec, int& out);
 template <class E>
-  requires std::is_enum_v<E>
+requires std::is_enum_v<E>
 bool parse_value(std::string_view text, const key_spec& spec, E& out) {
   int value = 0;
   if (!parse_value(text, spec, value)) {

@@ -88,8 +88,7 @@ std::string show(const std::vector<std::string>& values, const key_spec& spec) {
   return values.empty() ? std::string(spec.unset) : text;
 }
 template <class E>
-  requires std::is_enum_v<E> || std::same_as<E, int>
-std::string show(E value, const key_spec& spec) {
+requires std::is_enum_v<E> || std::same_as<E, int> std::string show(E value, const key_spec& spec) {
   return std::string(schema::choice_name(spec.choices, static_cast<int>(value)));
 }
 

@@ -114,9 +114,11 @@ std::vector<bad_file> unknown_keys_and_types() {
       {"unknown key at the top level, with a did-you-mean hint",
        acme_file("metric:\n  listen: \"\"\n"),
        {{"metric", 8, "unknown key \"metric\", did you mean \"metrics\"? (expected one of: kafka,"}}},
-      {"unknown key in kafka", kafka_file("  topics: \"rtm.x\"\n"),
+      {"unknown key in kafka",
+       kafka_file("  topics: \"rtm.x\"\n"),
        {{"kafka.topics", 3, "unknown key \"topics\", did you mean \"topic\"?"}}},
-      {"unknown key in a connection", acme_file("    ping_timout: 5s\n"),
+      {"unknown key in a connection",
+       acme_file("    ping_timout: 5s\n"),
        {{"connections[0].ping_timout", 8, "did you mean \"ping_timeout\"?"}}},
       {"unknown keys in reconnect, tls, metrics, log, a route and a secret, all reported at once",
        kafka_head + "  routes:\n    - {match: \"a:*\", topic: \"rtm.a\", to: \"x\"}\n" +
@@ -129,7 +131,8 @@ std::vector<bad_file> unknown_keys_and_types() {
         {"connections[0].tls.ca", 13, "unknown key \"ca\""},
         {"metrics.port", 15, "unknown key \"port\""},
         {"log.colour", 17, "unknown key \"colour\""}}},
-      {"a key set twice in one map", kafka_file("  brokers: \"other:9092\"\n"),
+      {"a key set twice in one map",
+       kafka_file("  brokers: \"other:9092\"\n"),
        {{"kafka.brokers", 3, "duplicate key \"brokers\" (first set at line 2)"}}},
       {"wrong types: a section given as a list, a string given as a map",
        "kafka:\n  brokers: {host: k1}\n" + one_acme + "log: [info]\n",
@@ -140,16 +143,19 @@ std::vector<bad_file> unknown_keys_and_types() {
        {{"connections[0].tls.verify", 8, "expected true or false, got \"yes\""},
         {"connections[0].reconnect.jitter", 9, "expected a number, got \"lots\""},
         {"connections[0].events", 10, "expected a list of event globs, got \"message:*\""}}},
-      {"connections given as a map", kafka_head + "connections:\n  name: a1\n  kind: acme\n",
+      {"connections given as a map",
+       kafka_head + "connections:\n  name: a1\n  kind: acme\n",
        {{"connections", 4, "expected a list of connections, got a map"}}},
-      {"a connection that is not a map", connections_file("  - a1\n"),
+      {"a connection that is not a map",
+       connections_file("  - a1\n"),
        {{"connections[0]", 4, "expected a connection: a map with name, kind and its keys, got \"a1\""}}},
   };
 }
 
 std::vector<bad_file> durations_and_sizes() {
   return {
-      {"bad duration: a number without a unit", acme_file("    ping_timeout: 5\n"),
+      {"bad duration: a number without a unit",
+       acme_file("    ping_timeout: 5\n"),
        {{"connections[0].ping_timeout", 8, "expected a duration with a unit (250ms, 5s, 2m, 1h), got \"5\""}}},
       {"bad durations: negative, fraction, unknown unit, garbage, overflow",
        kafka_file("  shutdown_timeout: -5s\n  delivery_timeout: 1.5s\n",
@@ -185,7 +191,8 @@ std::vector<bad_file> durations_and_sizes() {
        {{"connections[0].limits.max_event_size", 8, "must not exceed max_frame_size (1MiB), got 2MiB"},
         {"connections[1].limits.max_frame_size", 14,
          "is smaller than max_event_size (960KiB by default): set max_event_size too"}}},
-      {"delivery_timeout beyond librdkafka's 32-bit limit", kafka_file("  delivery_timeout: 600h\n"),
+      {"delivery_timeout beyond librdkafka's 32-bit limit",
+       kafka_file("  delivery_timeout: 600h\n"),
        {{"kafka.delivery_timeout", 3, "at most 2147483647ms"}}},
       {"delivery_timeout one millisecond beyond librdkafka's 32-bit limit",
        kafka_file("  delivery_timeout: 2147483648ms\n"),
@@ -196,13 +203,17 @@ std::vector<bad_file> durations_and_sizes() {
 std::vector<bad_file> brokers_and_connections() {
   const std::string acme_a1 = "  - name: a1\n    kind: acme\n    identifier: {value: i1}\n    key: {value: k1}\n";
   return {
-      {"missing brokers", "kafka:\n  client_id: x\n" + one_acme,
+      {"missing brokers",
+       "kafka:\n  client_id: x\n" + one_acme,
        {{"kafka.brokers", 2, "missing required key \"brokers\""}}},
-      {"empty brokers", "kafka:\n  brokers: \"\"\n" + one_acme,
+      {"empty brokers",
+       "kafka:\n  brokers: \"\"\n" + one_acme,
        {{"kafka.brokers", 2, "expected \"embedded\" or a host:port list, got an empty string"}}},
-      {"bad broker entries: a port missing", "kafka:\n  brokers: \"kafka1:9092,kafka2\"\n" + one_acme,
+      {"bad broker entries: a port missing",
+       "kafka:\n  brokers: \"kafka1:9092,kafka2\"\n" + one_acme,
        {{"kafka.brokers", 2, "the port is missing in \"kafka2\""}}},
-      {"bad broker entries: a port out of range", "kafka:\n  brokers: \"kafka1:99999\"\n" + one_acme,
+      {"bad broker entries: a port out of range",
+       "kafka:\n  brokers: \"kafka1:99999\"\n" + one_acme,
        {{"kafka.brokers", 2, "expected a numeric port 1-65535 in \"kafka1:99999\""}}},
       {"duplicate connection name names the first occurrence's line",
        connections_file(acme_a1 + "  - name: a1\n    kind: acme\n    identifier: {value: i2}\n    key: {value: k2}\n"),
@@ -214,7 +225,8 @@ std::vector<bad_file> brokers_and_connections() {
        connections_file("  - name: " + std::string(65, 'a') +
                         "\n    kind: acme\n    identifier: {value: i1}\n    key: {value: k1}\n"),
        {{"connections[0].name", 4, "at most 64 characters, got 65"}}},
-      {"missing name", connections_file("  - kind: acme\n    identifier: {value: i1}\n    key: {value: k1}\n"),
+      {"missing name",
+       connections_file("  - kind: acme\n    identifier: {value: i1}\n    key: {value: k1}\n"),
        {{"connections[0].name", 4, "missing required key \"name\""}}},
       {"acme-only keys on a slack connection",
        connections_file("  - name: s1\n    kind: slack\n    key: {value: xoxb-1}\n    protocol: 4\n    tier: app\n"
@@ -225,13 +237,17 @@ std::vector<bad_file> brokers_and_connections() {
         {"connections[0].identifier", 9, "only valid for kind: acme"},
         {"connections[0].events", 10, "only valid for kind: acme"},
         {"connections[0].api_url", 11, "only valid for kind: acme"}}},
-      {"missing kind", connections_file("  - name: a1\n    identifier: {value: i1}\n    key: {value: k1}\n"),
+      {"missing kind",
+       connections_file("  - name: a1\n    identifier: {value: i1}\n    key: {value: k1}\n"),
        {{"connections[0].kind", 4, "missing required key \"kind\""}}},
-      {"unknown kind", connections_file("  - name: d1\n    kind: discord\n    key: {value: k1}\n"),
+      {"unknown kind",
+       connections_file("  - name: d1\n    kind: discord\n    key: {value: k1}\n"),
        {{"connections[0].kind", 5, "expected acme or slack, got \"discord\""}}},
-      {"acme without identifier", connections_file("  - name: a1\n    kind: acme\n    key: {value: k1}\n"),
+      {"acme without identifier",
+       connections_file("  - name: a1\n    kind: acme\n    key: {value: k1}\n"),
        {{"connections[0].identifier", 4, "missing required key \"identifier\""}}},
-      {"an empty connection list", kafka_head + "connections: []\n",
+      {"an empty connection list",
+       kafka_head + "connections: []\n",
        {{"connections", 3, "at least one connection is required"}}},
       {"protocol 5",
        connections_file("  - name: a1\n    kind: acme\n    protocol: 5\n    identifier: {value: i1}\n"
@@ -248,7 +264,8 @@ std::vector<bad_file> brokers_and_connections() {
        {{"connections[0].url", 6, "expected a wss:// or ws:// URL, got \"https://rtm.acme.com/\""},
         {"connections[0].api_url", 7, "expected a https:// or http:// URL"},
         {"connections[1].url", 12, "expected a https:// or http:// URL, got \"wss://slack.com/api/\""}}},
-      {"empty events list and empty team_id", acme_file("    events: []\n    team_id: \"\"\n"),
+      {"empty events list and empty team_id",
+       acme_file("    events: []\n    team_id: \"\"\n"),
        {{"connections[0].events", 8, "omit events to receive all events of the tier"},
         {"connections[0].team_id", 9, "expected a team id, got \"\""}}},
       {"jitter out of range",
@@ -257,10 +274,12 @@ std::vector<bad_file> brokers_and_connections() {
                         "    reconnect:\n      jitter: -0.1\n"),
        {{"connections[0].reconnect.jitter", 8, "expected a fraction from 0 to 1, got 1.5"},
         {"connections[1].reconnect.jitter", 14, "expected a fraction from 0 to 1, got -0.1"}}},
-      {"max_delay shorter than initial_delay", acme_file("    reconnect:\n      initial_delay: 10s\n      max_delay: 5s\n"),
+      {"max_delay shorter than initial_delay",
+       acme_file("    reconnect:\n      initial_delay: 10s\n      max_delay: 5s\n"),
        {{"connections[0].reconnect.max_delay", 10, "must be at least initial_delay (10s), got 5s"}}},
       // With max_delay left at its default, the blame goes to initial_delay.
-      {"initial_delay longer than the default max_delay", acme_file("    reconnect: {initial_delay: 2m}\n"),
+      {"initial_delay longer than the default max_delay",
+       acme_file("    reconnect: {initial_delay: 2m}\n"),
        {{"connections[0].reconnect.initial_delay", 8, "is longer than max_delay (1m by default)"}}},
       {"the same token on two connections",
        connections_file("  - name: s1\n    kind: slack\n    key: {value: xoxb-same}\n"
@@ -274,7 +293,8 @@ std::vector<bad_file> brokers_and_connections() {
 
 std::vector<bad_file> topics_secrets_and_properties() {
   return {
-      {"unknown placeholder in kafka.topic", kafka_file("  topic: \"rtm.{team}\"\n"),
+      {"unknown placeholder in kafka.topic",
+       kafka_file("  topic: \"rtm.{team}\"\n"),
        {{"kafka.topic", 3, "unknown placeholder {team}"}}},
       {"bad route topics and a dead-letter topic with a placeholder",
        kafka_file("  routes:\n    - match: \"message:*\"\n      topic: \"rtm.{event\"\n"
@@ -289,24 +309,30 @@ std::vector<bad_file> topics_secrets_and_properties() {
                   "    events:\n      - \"session:*\"\n      - \"message:[abc\"\n"),
        {{"kafka.routes[0].match", 4, "invalid glob \"message:[\": unterminated character class"},
         {"connections[0].events[1]", 12, "invalid glob \"message:[abc\""}}},
-      {"missing secret env var", secrets_file("{value: i1}", "{env: RTM_TEST_SURELY_UNSET}"),
+      {"missing secret env var",
+       secrets_file("{value: i1}", "{env: RTM_TEST_SURELY_UNSET}"),
        {{"connections[0].key.env", 7, "environment variable RTM_TEST_SURELY_UNSET is not set"}}},
-      {"empty env var and bad env var name", secrets_file("{env: RTM_TEST_EMPTY}", "{env: \"ACME-KEY\"}"),
+      {"empty env var and bad env var name",
+       secrets_file("{env: RTM_TEST_EMPTY}", "{env: \"ACME-KEY\"}"),
        {{"connections[0].identifier.env", 6, "environment variable RTM_TEST_EMPTY is empty"},
         {"connections[0].key.env", 7, "expected an environment variable name"}}},
-      {"plain-scalar secret names the four forms", secrets_file("{value: i1}", "\"my-plain-key\""),
+      {"plain-scalar secret names the four forms",
+       secrets_file("{value: i1}", "\"my-plain-key\""),
        {{"connections[0].key", 7,
          "a plain string is not accepted: use {env: NAME}, {file: PATH}, {credential: NAME} or {value: \"...\"}"}}},
-      {"secret with two sources", secrets_file("{value: i1}", "\n      env: RTM_TEST_KEY\n      value: \"inline\""),
+      {"secret with two sources",
+       secrets_file("{value: i1}", "\n      env: RTM_TEST_KEY\n      value: \"inline\""),
        {{"connections[0].key", 9, "a secret takes exactly one source, got both env and value"}}},
-      {"empty secret map and empty inline value", secrets_file("{}", "{value: \"\"}"),
+      {"empty secret map and empty inline value",
+       secrets_file("{}", "{value: \"\"}"),
        {{"connections[0].identifier", 6, "a secret needs exactly one source"},
         {"connections[0].key.value", 7, "the secret value is empty"}}},
       {"bad librdkafka property value: librdkafka's own error text",
        kafka_file("  properties:\n    compression.type: zstd\n    linger.ms: abc\n"),
        {{"kafka.properties.linger.ms", 5,
          "librdkafka: Invalid value for configuration property \"queue.buffering.max.ms\""}}},
-      {"unknown librdkafka property", kafka_file("  properties: {lingr.ms: 5}\n"),
+      {"unknown librdkafka property",
+       kafka_file("  properties: {lingr.ms: 5}\n"),
        {{"kafka.properties.lingr.ms", 3, "librdkafka: No such configuration property: \"lingr.ms\""}}},
       {"forbidden properties name the key to use instead",
        kafka_file("  properties:\n    bootstrap.servers: \"k1:9092\"\n    enable.idempotence: false\n    acks: 1\n"
@@ -317,27 +343,34 @@ std::vector<bad_file> topics_secrets_and_properties() {
         {"kafka.properties.partitioner", 7, "murmur2_random"},
         {"kafka.properties.message.timeout.ms", 8, "use kafka.delivery_timeout instead"},
         {"kafka.properties.client.id", 9, "use kafka.client_id instead"}}},
-      {"a property value that is a list", kafka_file("  properties:\n    linger.ms: [5]\n"),
+      {"a property value that is a list",
+       kafka_file("  properties:\n    linger.ms: [5]\n"),
        {{"kafka.properties.linger.ms", 4, "expected a value (a string, number or true/false) or a secret"}}},
   };
 }
 
 std::vector<bad_file> metrics_log_and_file_shape() {
   return {
-      {"bad metrics.listen: no port", acme_file("metrics:\n  listen: \"localhost\"\n"),
+      {"bad metrics.listen: no port",
+       acme_file("metrics:\n  listen: \"localhost\"\n"),
        {{"metrics.listen", 9, "the port is missing in \"localhost\" (\"\" disables the metrics endpoint)"}}},
-      {"bad metrics.listen: an unterminated IPv6 address", acme_file("metrics: {listen: \"[::1:9464\"}\n"),
+      {"bad metrics.listen: an unterminated IPv6 address",
+       acme_file("metrics: {listen: \"[::1:9464\"}\n"),
        {{"metrics.listen", 8, "unterminated IPv6 address"}}},
-      {"bad log level and format", acme_file("log:\n  level: verbose\n  format: xml\n"),
+      {"bad log level and format",
+       acme_file("log:\n  level: verbose\n  format: xml\n"),
        {{"log.level", 9, "expected trace, debug, info, warn or error, got \"verbose\""},
         {"log.format", 10, "expected text or json, got \"xml\""}}},
       {"a YAML syntax error inside a flow map", "kafka: {brokers: a: b}\n", {{"", 1, "YAML syntax error: "}}},
-      {"a top level that is a list", "- kafka\n- connections\n",
+      {"a top level that is a list",
+       "- kafka\n- connections\n",
        {{"", 1, "expected a map at the top level (kafka, connections, metrics, log), got a list"}}},
       {"a top level that is a string", "just a string\n", {{"", 1, "got \"just a string\""}}},
-      {"missing top-level sections", "log: {level: info}\n",
+      {"missing top-level sections",
+       "log: {level: info}\n",
        {{"kafka", 1, "missing required key \"kafka\""}, {"connections", 1, "missing required key \"connections\""}}},
-      {"two YAML documents in one file", acme_file("---\nlog: {level: debug}\n"),
+      {"two YAML documents in one file",
+       acme_file("---\nlog: {level: debug}\n"),
        {{"", 9, "the file holds 2 YAML documents ('---'): expected one"}}},
   };
 }
@@ -615,8 +648,8 @@ TEST_CASE("a librdkafka queue too small for the largest event is refused at load
   CHECK_NOTHROW((void)rtm::config::load_string(head + "976" + connections, "test.yaml"));
 
   // The largest max_event_size counts, whichever connection has it.
-  const std::string bigger =
-      with_events("    limits: {max_event_size: 64KiB}\n", a2 + "    limits: {max_frame_size: 4MiB, max_event_size: 2MiB}\n");
+  const std::string bigger = with_events("    limits: {max_event_size: 64KiB}\n",
+                                         a2 + "    limits: {max_frame_size: 4MiB, max_event_size: 2MiB}\n");
   // Its 2 MiB + 16 KiB is capped by message.max.bytes (1,000,000 bytes: 977 KiB rounded up).
   expect_problem(head + "976" + bigger, "kafka.properties.queue.buffering.max.kbytes", 5,
                  "must be at least 977 (KiB) to hold the largest record: connection a2's");

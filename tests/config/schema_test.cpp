@@ -187,8 +187,9 @@ TEST_CASE("the example check notices a missing key, another default and a missin
             "kafka.shutdown_timeout: shows \"20s\", the table's default is 30s"));
   CHECK(has(check_example(replaced(example, "    tier: user", "    # tier: user")),
             "connections[0].tier: missing from the example"));
-  CHECK(has(check_example(replaced(example, "  - name: slack-main\n    kind: slack", "  - name: slack-main\n    kind: acme")),
-            "connections: no item of kind slack"));
+  CHECK(has(
+      check_example(replaced(example, "  - name: slack-main\n    kind: slack", "  - name: slack-main\n    kind: acme")),
+      "connections: no item of kind slack"));
   CHECK(has(check_example(replaced(example, "    team_id: null             # slack", "    team_id: T1 # slack")),
             "connections[1].team_id: shows \"T1\", but the key has no default"));
 }
