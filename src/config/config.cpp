@@ -5,6 +5,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "config/schema.hpp"
+
 namespace rtm::config {
 
 std::string token_identity(const connection_config& c) {
@@ -27,24 +29,13 @@ std::string token_identity(const connection_config& c) {
   return out;
 }
 
+// The names are the schema's choices (what the file says), so a summary or log line spells a kind as it is written.
 const char* to_string(connection_kind kind) noexcept {
-  switch (kind) {
-    case connection_kind::acme:
-      return "acme";
-    case connection_kind::slack:
-      return "slack";
-  }
-  return "unknown";
+  return schema::choice_name(schema::kind_choices, static_cast<int>(kind)).data();
 }
 
 const char* to_string(acme_tier tier) noexcept {
-  switch (tier) {
-    case acme_tier::user:
-      return "user";
-    case acme_tier::app:
-      return "app";
-  }
-  return "unknown";
+  return schema::choice_name(schema::tier_choices, static_cast<int>(tier)).data();
 }
 
 }  // namespace rtm::config

@@ -6,7 +6,6 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
-#include <limits>
 #include <new>
 #include <system_error>
 
@@ -159,15 +158,6 @@ std::optional<std::string> property_checker::check(const std::string& name, cons
 
 std::optional<std::string> property_checker::get(const std::string& name) const {
   return read_back(conf_.get(), name);
-}
-
-std::optional<std::string> check_delivery_timeout(duration d) {
-  constexpr auto max_ms = static_cast<duration::rep>(std::numeric_limits<std::int32_t>::max());
-  if (d.count() > max_ms) {
-    return "at most " + std::to_string(max_ms) +
-           "ms (about 24 days; librdkafka's message.timeout.ms limit), or 0 to never give up";
-  }
-  return std::nullopt;
 }
 
 std::optional<std::string> check_queue_size(std::size_t queue_kbytes, std::size_t message_max_bytes,

@@ -48,9 +48,6 @@ class property_checker {
   std::unique_ptr<rd_kafka_conf_s, conf_deleter> conf_;
 };
 
-// librdkafka's message.timeout.ms is a 32-bit millisecond count.
-[[nodiscard]] std::optional<std::string> check_delivery_timeout(duration d);
-
 // What the envelope, key and headers may add to an event of limits.max_event_size bytes (the event default leaves
 // this much of Kafka's default message.max.bytes).
 inline constexpr std::size_t envelope_overhead = std::size_t{16} << 10;

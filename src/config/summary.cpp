@@ -1,38 +1,28 @@
-#include "config/loader.hpp"
-
 #include <algorithm>
 #include <sstream>
+#include <type_traits>
 
-#include "config/duration.hpp"
 #include "config/kafka_properties.hpp"
+#include "config/loader.hpp"
+#include "config/schema.hpp"
 #include "config/size.hpp"
 #include "upstream/socketio/acme_events.hpp"
 
-// `--check-config` output: what the daemon would run, in one screen. Secrets appear only as secret::describe()
-// (their source), and properties that hold credentials only as "****".
+// `--check-config` output: what the daemon would run, in one screen, walked from the schema tables: a key shows as
+// its label and value (a duration or size in its shortest spelling, a choice by name, an absent optional key as what
+// that means), or as the text its row gives. Secrets appear only as secret::describe() (their source), and
+// properties that hold credentials only as "****".
 namespace rtm::config {
 namespace {
 
-const char* level_name(log_level level) noexcept {
-  switch (level) {
-    case log_level::trace:
-      return "trace";
-    case log_level::debug:
-      return "debug";
-    case log_level::info:
-      return "info";
-    case log_level::warn:
-      return "warn";
-    case log_level::error:
-      return "error";
-  }
-  return "unknown";
-}
+using schema::in_summary;
+using schema::key_spec;
 
-std::string property_text(const kafka_config& k, const std::string& name, const std::string& value) {
-  const auto from_secret = std::find_if(k.secret_properties.begin(), k.secret_properties.end(),
-                                        [&name](const auto& p) { return p.first == name; });
-  if (from_secret != k.secret_properties.end()) {
+std::string property_text(const std::vector<std::pair<std::string, secret>>& secrets, const std::string& name,
+                          const std::string& value) {
+  const auto from_secret =
+      std::find_if(secrets.begin(), secrets.end(), [&name](const auto& p) { return p.first == name; });
+  if (from_secret != secrets.end()) {
     return from_secret->second.describe();
   }
   return is_sensitive_property(name) ? "****" : value;
@@ -58,76 +48,197 @@ void write_subscription(std::ostringstream& out, const connection_config& c) {
   }
 }
 
-void write_connection(std::ostringstream& out, const connection_config& c) {
-  out << "  " << c.name << ": " << to_string(c.kind);
-  if (c.kind == connection_kind::acme) {
-    out << ", url " << (c.url.empty() ? "discovered via " + c.api_url : c.url);
-    out << ", protocol " << c.protocol << ", tier " << to_string(c.tier) << ", events ";
-    if (c.events.empty()) {
-      out << "all of the tier";
-    } else {
-      for (std::size_t i = 0; i < c.events.size(); ++i) {
-        out << (i == 0 ? "" : ",") << c.events[i];
-      }
-    }
-    out << ", identifier " << c.identifier.describe();
-  } else {
-    out << ", api " << c.url;
-  }
-  out << ", key " << c.key.describe();
-  if (c.kind == connection_kind::acme) {
-    // The payload's team_id is the key; a configured one keys the events that carry none.
-    out << ", team_id " << (c.team_id ? *c.team_id + " for events without one" : std::string("from each event"));
-  } else {
-    out << ", team_id " << c.team_id.value_or("from rtm.connect");
-  }
-  out << ", reconnect " << format_duration(c.reconnect.initial_delay) << ".." << format_duration(c.reconnect.max_delay)
-      << " jitter " << c.reconnect.jitter << ", ping_timeout " << format_duration(c.ping_timeout);
-  out << ", tls " << (c.tls.verify ? "verify" : "NO VERIFICATION") << " ca " << c.tls.ca_file.value_or("system store")
-      << ", limits frame " << format_size(c.limits.max_frame_size) << " event " << format_size(c.limits.max_event_size)
-      << "\n";
+// Lines below an item's own: what the table cannot say about it.
+template <class T>
+void write_details(std::ostringstream& /*out*/, const T& /*item*/) {}
+void write_details(std::ostringstream& out, const connection_config& c) {
   if (c.kind == connection_kind::acme) {
     write_subscription(out, c);
   }
 }
 
+std::string show(const std::string& value, const key_spec& /*spec*/) {
+  return value.empty() ? "\"\"" : value;
+}
+std::string show(const std::optional<std::string>& value, const key_spec& spec) {
+  return value.value_or(std::string(spec.unset));
+}
+std::string show(duration value, const key_spec& /*spec*/) {
+  return format_duration(value);
+}
+std::string show(std::size_t value, const key_spec& /*spec*/) {
+  return format_size(value);
+}
+std::string show(double value, const key_spec& /*spec*/) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+std::string show(bool value, const key_spec& /*spec*/) {
+  return value ? "true" : "false";
+}
+std::string show(const secret& value, const key_spec& /*spec*/) {
+  return value.describe();
+}
+std::string show(const std::vector<std::string>& values, const key_spec& spec) {
+  std::string text;
+  for (const std::string& v : values) {
+    text += (text.empty() ? "" : ",") + v;
+  }
+  return values.empty() ? std::string(spec.unset) : text;
+}
+template <class E>
+requires std::is_enum_v<E> || std::same_as<E, int> std::string show(E value, const key_spec& spec) {
+  return std::string(schema::choice_name(spec.choices, static_cast<int>(value)));
+}
+
+class summary_writer {
+ public:
+  explicit summary_writer(std::ostringstream& out) : out_(out) {}
+
+  template <class T, class... Shown>
+  void key(const T& member, const key_spec& spec, const Shown&... shown) {
+    group& g = *groups_.back();
+    if constexpr (std::is_same_v<T, connection_kind>) {
+      g.kind = member;
+    }
+    if (!applies(g, spec)) {
+      return;
+    }
+    std::optional<std::string> text;
+    if constexpr (sizeof...(Shown) > 0) {
+      text = (shown(), ...);
+    }
+    add(g, spec, text ? std::move(*text) : show(member, spec));
+  }
+
+  template <class S>
+  void section(const S& member, const key_spec& spec) {
+    group inner;
+    groups_.push_back(&inner);
+    schema::visit(*this, member);
+    groups_.pop_back();
+    if (groups_.size() > 1) {  // inside a line: "name {key value, ...}"
+      if (applies(*groups_.back(), spec)) {
+        add(*groups_.back(), spec, "{" + inline_text(inner.pieces) + "}");
+      }
+    } else if (spec.summary_block) {
+      out_ << spec.name << ":\n";
+      write_block(inner.pieces);
+    } else {
+      out_ << spec.name << ": " << inline_text(inner.pieces) << "\n";
+    }
+  }
+
+  template <class T, class... Shown>
+  void list(const std::vector<T>& items, const key_spec& spec, const Shown&... shown) {
+    if (groups_.size() > 1) {  // inside a section: one entry, "name item; item"
+      std::optional<std::string> text;
+      if constexpr (sizeof...(Shown) > 0) {
+        text = (shown(), ...);
+      } else {
+        text = std::string();
+        for (const T& item : items) {
+          *text += (text->empty() ? "" : "; ") + item_text(item);
+        }
+      }
+      add(*groups_.back(), spec, std::move(*text));
+      return;
+    }
+    out_ << spec.name << " (" << items.size() << "):\n";
+    for (const T& item : items) {
+      out_ << "  " << item_text(item) << "\n";
+      write_details(out_, item);
+    }
+  }
+
+  void properties(const std::vector<std::pair<std::string, std::string>>& values,
+                  const std::vector<std::pair<std::string, secret>>& secrets, const key_spec& spec) {
+    std::string text;
+    for (const auto& [name, value] : values) {
+      text += (text.empty() ? "" : " ") + name + "=" + property_text(secrets, name, value);
+    }
+    if (!text.empty()) {
+      add(*groups_.back(), spec, std::move(text));
+    }
+  }
+
+  // The root: each top-level section writes its own lines.
+  void write(const config& cfg) {
+    group root;
+    groups_.push_back(&root);
+    schema::visit(*this, cfg);
+    groups_.pop_back();
+  }
+
+ private:
+  struct piece {
+    std::string label;  // empty: the value alone
+    std::string value;
+    bool joined = false;
+  };
+  struct group {
+    std::vector<piece> pieces;
+    std::optional<connection_kind> kind;  // a connection's, once its kind key is passed
+  };
+
+  static bool applies(const group& g, const key_spec& spec) {
+    return spec.summary != in_summary::hidden && spec.applies_to(g.kind.value_or(connection_kind{}));
+  }
+
+  static void add(group& g, const key_spec& spec, std::string value) {
+    std::string label;
+    if (spec.summary != in_summary::value_only) {
+      label = spec.label.empty() ? spec.name : spec.label;
+    }
+    g.pieces.push_back(piece{std::move(label), std::move(value), spec.summary == in_summary::joined});
+  }
+
+  static std::string inline_text(const std::vector<piece>& pieces) {
+    std::string text;
+    for (const piece& p : pieces) {
+      text += text.empty() ? "" : ", ";
+      text += p.label.empty() ? p.value : p.label + " " + p.value;
+    }
+    return text;
+  }
+
+  // "first: the rest, ...": an item's first key names it.
+  template <class T>
+  std::string item_text(const T& item) {
+    group g;
+    groups_.push_back(&g);
+    schema::visit(*this, item);
+    groups_.pop_back();
+    if (g.pieces.empty()) {
+      return {};
+    }
+    const std::string first = g.pieces.front().value;
+    g.pieces.erase(g.pieces.begin());
+    return g.pieces.empty() ? first : first + ": " + inline_text(g.pieces);
+  }
+
+  void write_block(const std::vector<piece>& pieces) {
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const piece& p = pieces[i];
+      out_ << (p.joined && i > 0 ? ", " : (i > 0 ? "\n  " : "  "));
+      out_ << (p.label.empty() ? "" : p.label + ": ") << p.value;
+    }
+    if (!pieces.empty()) {
+      out_ << "\n";
+    }
+  }
+
+  std::ostringstream& out_;
+  std::vector<group*> groups_;
+};
+
 }  // namespace
 
 std::string summary(const config& cfg) {
   std::ostringstream out;
-  const kafka_config& k = cfg.kafka;
   out << "config " << cfg.path << ": valid\n";
-  out << "kafka:\n";
-  out << "  brokers: " << (k.embedded() ? "embedded (in-process mock cluster, demo/tests only)" : k.brokers) << "\n";
-  out << "  client id: " << k.client_id << "\n";
-  if (!k.properties.empty()) {
-    out << "  properties:";
-    for (const auto& [name, value] : k.properties) {
-      out << " " << name << "=" << property_text(k, name, value);
-    }
-    out << "\n";
-  }
-  out << "  topic: " << k.topic << "\n";
-  if (k.routes.empty()) {
-    out << "  routes: none (every event goes to the topic above)\n";
-  } else {
-    out << "  routes (first match wins):";
-    for (const route& r : k.routes) {
-      out << " " << r.match << " -> " << r.topic << ";";
-    }
-    out << "\n";
-  }
-  out << "  dead-letter topic: " << k.dead_letter_topic << "\n";
-  out << "  delivery timeout: "
-      << (k.delivery_timeout.count() == 0 ? "never give up" : format_duration(k.delivery_timeout))
-      << ", shutdown timeout: " << format_duration(k.shutdown_timeout) << "\n";
-  out << "connections (" << cfg.connections.size() << "):\n";
-  for (const connection_config& c : cfg.connections) {
-    write_connection(out, c);
-  }
-  out << "metrics: " << (cfg.metrics.listen.empty() ? "disabled" : "listen " + cfg.metrics.listen) << "\n";
-  out << "log: level " << level_name(cfg.log.level) << ", format "
-      << (cfg.log.format == log_format::json ? "json" : "text") << "\n";
+  summary_writer(out).write(cfg);
   return out.str();
 }
 

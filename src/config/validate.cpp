@@ -22,10 +22,6 @@ bool is_topic_char(char c) noexcept {
   return is_alnum(c) || c == '.' || c == '_' || c == '-';
 }
 
-std::string quoted(std::string_view text) {
-  return "\"" + std::string(text) + "\"";
-}
-
 std::string describe_char(char c) {
   if (c == ' ') {
     return "a space";
@@ -115,6 +111,16 @@ std::optional<std::string> check_host(std::string_view host, std::string_view wh
 }
 
 }  // namespace
+
+std::string quoted(std::string_view text) {
+  // Appended piecewise: `"\"" + std::string(...)` trips g++ 12's -Wrestrict false positive at -O3.
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
+}
 
 std::optional<std::string> check_connection_name(std::string_view name) {
   if (name.empty()) {
@@ -251,6 +257,24 @@ std::optional<std::string> check_brokers(std::string_view brokers) {
     }
     if (comma == std::string_view::npos) {
       return std::nullopt;
+    }
+    start = comma + 1;
+  }
+}
+
+std::string normalize_brokers(std::string_view brokers) {
+  std::string out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = brokers.find(',', start);
+    const std::string_view entry =
+        trim(brokers.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += entry;
+    if (comma == std::string_view::npos) {
+      return out;
     }
     start = comma + 1;
   }

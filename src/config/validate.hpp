@@ -12,6 +12,9 @@ namespace rtm::config {
 inline constexpr std::size_t max_connection_name = 64;
 inline constexpr std::size_t max_topic_name = 249;
 
+// "\"text\"": the quoted value in messages.
+[[nodiscard]] std::string quoted(std::string_view text);
+
 // [a-z0-9_-]+, at most 64 characters.
 [[nodiscard]] std::optional<std::string> check_connection_name(std::string_view name);
 
@@ -33,6 +36,8 @@ struct port_range {
 
 // "embedded", or a comma-separated host:port list (spaces around entries allowed).
 [[nodiscard]] std::optional<std::string> check_brokers(std::string_view brokers);
+// "kafka1:9092 , kafka2:9092" -> "kafka1:9092,kafka2:9092"; for a list check_brokers() accepted.
+[[nodiscard]] std::string normalize_brokers(std::string_view brokers);
 
 // scheme://host[:port][/path][?query] with one of `schemes`; no user info, no fragment, no spaces.
 [[nodiscard]] std::optional<std::string> check_url(std::string_view url,

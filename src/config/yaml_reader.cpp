@@ -1,11 +1,8 @@
 #include "config/yaml_reader.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <system_error>
 
-#include "config/duration.hpp"
+#include "config/validate.hpp"
 
 namespace rtm::config::detail {
 namespace {
@@ -13,16 +10,6 @@ namespace {
 // Places are 1-based in messages; yaml-cpp's are 0-based, and -1 for nodes it built itself.
 int one_based(int zero_based) noexcept {
   return zero_based < 0 ? 0 : zero_based + 1;
-}
-
-std::string quoted(std::string_view text) {
-  // Appended piecewise: `"\"" + std::string(...)` trips g++ 12's -Wrestrict false positive at -O3.
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
-  return out;
 }
 
 // Edit distance for "did you mean" hints; keys are short, so the quadratic table is fine.
@@ -209,56 +196,6 @@ std::optional<std::string> read_string(problem_list& out, const field& f) {
     return std::nullopt;
   }
   return f.node.Scalar();
-}
-
-std::optional<std::string> read_nonempty_string(problem_list& out, const field& f) {
-  std::optional<std::string> s = read_string(out, f);
-  if (s && s->empty()) {
-    out.add(f.mark, f.path, "expected a non-empty string, got \"\"");
-    return std::nullopt;
-  }
-  return s;
-}
-
-std::optional<bool> read_bool(problem_list& out, const field& f) {
-  if (f.node.IsScalar()) {
-    // YAML 1.2 core schema booleans only: "yes"/"on" are strings there, and guessing would hide typos.
-    const std::string& s = f.node.Scalar();
-    if (s == "true" || s == "True" || s == "TRUE") {
-      return true;
-    }
-    if (s == "false" || s == "False" || s == "FALSE") {
-      return false;
-    }
-  }
-  out.add(f.mark, f.path, "expected true or false, got " + describe_node(f.node));
-  return std::nullopt;
-}
-
-std::optional<double> read_number(problem_list& out, const field& f) {
-  if (f.node.IsScalar()) {
-    const std::string& s = f.node.Scalar();
-    double value = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (!s.empty() && ec == std::errc{} && end == s.data() + s.size() && std::isfinite(value)) {
-      return value;
-    }
-  }
-  out.add(f.mark, f.path, "expected a number, got " + describe_node(f.node));
-  return std::nullopt;
-}
-
-std::optional<duration> read_duration(problem_list& out, const field& f, bool allow_bare_zero) {
-  if (!f.node.IsScalar()) {
-    out.add(f.mark, f.path, "expected a duration with a unit (250ms, 5s, 2m, 1h), got " + describe_node(f.node));
-    return std::nullopt;
-  }
-  duration_result parsed = parse_duration(f.node.Scalar(), duration_rules{.allow_bare_zero = allow_bare_zero});
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    out.add(f.mark, f.path, std::move(*error));
-    return std::nullopt;
-  }
-  return std::get<duration>(parsed);
 }
 
 std::optional<std::vector<field>> read_list(problem_list& out, const field& f, std::string_view what) {

@@ -86,12 +86,9 @@ class map_reader {
   std::vector<std::string> known_;
 };
 
-// Typed scalar reads: nullopt (and a reported problem) when the node is not what was expected.
+// A scalar's text: nullopt (and a reported problem) when the node is not a scalar. What the text may be is the
+// schema's to judge (config/schema_values.hpp).
 [[nodiscard]] std::optional<std::string> read_string(problem_list& out, const field& f);
-[[nodiscard]] std::optional<std::string> read_nonempty_string(problem_list& out, const field& f);
-[[nodiscard]] std::optional<bool> read_bool(problem_list& out, const field& f);
-[[nodiscard]] std::optional<double> read_number(problem_list& out, const field& f);
-[[nodiscard]] std::optional<duration> read_duration(problem_list& out, const field& f, bool allow_bare_zero = false);
 // A list's items with their paths; reports (and returns nullopt) when the node is not a list.
 [[nodiscard]] std::optional<std::vector<field>> read_list(problem_list& out, const field& f, std::string_view what);
 

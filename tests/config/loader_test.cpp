@@ -169,16 +169,20 @@ log:
   CHECK(a.tier == acme_tier::app);
   CHECK(a.events == std::vector<std::string>{"session:*", "message:updated"});
   CHECK(a.team_id == "42286ab3");
-  CHECK(a.reconnect == reconnect_policy{250ms, 2min, 0.0});
+  CHECK(a.reconnect.initial_delay == 250ms);
+  CHECK(a.reconnect.max_delay == 2min);
+  CHECK(a.reconnect.jitter == 0.0);
   CHECK(a.ping_timeout == 10s);
   CHECK(a.tls.ca_file == real_ca);
   CHECK_FALSE(a.tls.verify);
-  CHECK(a.limits == rtm::config::size_limits{4 * 1024 * 1024, 1000000});
+  CHECK(a.limits.max_frame_size == 4 * 1024 * 1024);
+  CHECK(a.limits.max_event_size == 1000000);
 
   const connection_config& s = cfg.connections.at(1);
   CHECK(s.url == "http://127.0.0.1:8080/api/");  // stored with a trailing '/'
   CHECK_FALSE(s.team_id.has_value());
-  CHECK(s.limits == rtm::config::size_limits{16 * 1024 * 1024, 64000});
+  CHECK(s.limits.max_frame_size == 16 * 1024 * 1024);
+  CHECK(s.limits.max_event_size == 64000);
   CHECK(cfg.metrics.listen == "[::1]:0");
   CHECK(cfg.log.level == log_level::debug);
   CHECK(cfg.log.format == log_format::json);
