@@ -16,9 +16,21 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.hpp"
 #include "support/process.hpp"
 
 namespace rtm::test {
+
+// A reconnect policy for a test connection (the config structs take their defaults from the schema, so they are not
+// aggregates).
+inline config::reconnect_policy reconnect(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+                                          double jitter) {
+  config::reconnect_policy policy;
+  policy.initial_delay = initial;
+  policy.max_delay = max;
+  policy.jitter = jitter;
+  return policy;
+}
 
 using namespace std::chrono_literals;
 

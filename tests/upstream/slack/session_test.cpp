@@ -327,7 +327,7 @@ TEST_CASE("slack: 100 cut/reconnect cycles: every event of a live socket arrives
   recording_sink sink;
   loop l;
   auto cfg = slack_config("slack-main", "http://127.0.0.1:" + std::to_string(upstream.port) + "/api/", "xoxb-good");
-  cfg.reconnect = {5ms, 20ms, 0.5};
+  cfg.reconnect = rtm::test::reconnect(5ms, 20ms, 0.5);
   const auto started = std::chrono::steady_clock::now();
   auto s = l.start(cfg, sink);
   REQUIRE(upstream.wait_count("CYCLE ", cycles, 90s));

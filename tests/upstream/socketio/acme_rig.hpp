@@ -78,7 +78,7 @@ inline config::connection_config acme_config(int port) {
   cfg.tier = config::acme_tier::user;
   cfg.identifier.value = "id-1";
   cfg.key.value = "key-1";
-  cfg.reconnect = {50ms, 500ms, 0.2};
+  cfg.reconnect = rtm::test::reconnect(50ms, 500ms, 0.2);
   cfg.ping_timeout = 30s;
   return cfg;
 }

@@ -58,7 +58,7 @@ TEST_CASE("acme: garbage frames become dead letters and the link survives") {
 TEST_CASE("acme: protocol 4 against a Socket.IO v2 server says to set protocol 3") {
   acme_server server({"--eio3", "--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "300"});
   auto cfg = acme_config(server.port);
-  cfg.reconnect = {200ms, 1000ms, 0.0};
+  cfg.reconnect = rtm::test::reconnect(200ms, 1000ms, 0.0);
   rig r(cfg);
   r.start();
   REQUIRE(eventually([&] { return r.reconnects("error") >= 1; }, 5s));
@@ -81,7 +81,7 @@ TEST_CASE("acme: endpoint discovery over REST") {
   }
   SUBCASE("401: a credential error with a long back-off") {
     server.command(R"({"cmd":"api","mode":"401","times":100})", "OK api");
-    cfg.reconnect = {50ms, 2000ms, 0.5};
+    cfg.reconnect = rtm::test::reconnect(50ms, 2000ms, 0.5);
     rig r(cfg);
     r.start();
     REQUIRE(server.wait_line("API 401", 10s));
@@ -200,7 +200,7 @@ TEST_CASE(
   rtm::test::stderr_capture log;
   acme_server server({"--connect-error", "--token", "id-1:key-1"});
   auto cfg = acme_config(server.port);
-  cfg.reconnect = {50ms, 2000ms, 0.0};
+  cfg.reconnect = rtm::test::reconnect(50ms, 2000ms, 0.0);
   rig r(cfg);
   r.start();
   REQUIRE(server.wait_line("CONNECT_REFUSED", 10s));

@@ -65,7 +65,7 @@ TEST_CASE("acme: refused credentials back off at least max_delay, no hot loop") 
   acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
   auto cfg = acme_config(server.port);
   cfg.key.value = "wrong-key";
-  cfg.reconnect = {50ms, 2000ms, 0.5};
+  cfg.reconnect = rtm::test::reconnect(50ms, 2000ms, 0.5);
   rig r(cfg);
   r.start();
   REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
@@ -79,7 +79,7 @@ TEST_CASE("acme: refused credentials back off at least max_delay, no hot loop") 
 TEST_CASE("acme: an explicit authenticated false is a refusal too") {
   acme_server server({"--token", "id-1:key-1", "--auth-reply", "false"});
   auto cfg = acme_config(server.port);
-  cfg.reconnect = {50ms, 2000ms, 0.0};
+  cfg.reconnect = rtm::test::reconnect(50ms, 2000ms, 0.0);
   rig r(cfg);
   r.start();
   REQUIRE(server.wait_line("AUTH id-1 ok", 10s));
@@ -91,7 +91,7 @@ TEST_CASE("acme: an explicit authenticated false is a refusal too") {
 TEST_CASE("acme: the server cuts the TCP connection 10 times, the client comes back every time, never twice") {
   acme_server server({"--token", "id-1:key-1", "--ping-interval", "300", "--ping-timeout", "200"});
   auto cfg = acme_config(server.port);
-  cfg.reconnect = {50ms, 400ms, 0.2};
+  cfg.reconnect = rtm::test::reconnect(50ms, 400ms, 0.2);
   rig r(cfg);
   r.start();
   for (std::size_t round = 1; round <= 10; ++round) {
@@ -118,7 +118,7 @@ TEST_CASE("acme: 100 cut/reconnect cycles: every event of a live session arrives
   acme_server server({"--token", "id-1:key-1", "--cycle", std::to_string(per_cycle), "--cycles", std::to_string(cycles),
                       "--ping-interval", "5000", "--ping-timeout", "5000"});
   auto cfg = acme_config(server.port);
-  cfg.reconnect = {5ms, 20ms, 0.5};
+  cfg.reconnect = rtm::test::reconnect(5ms, 20ms, 0.5);
   rig r(cfg);
   const auto started = std::chrono::steady_clock::now();
   r.start();
@@ -266,7 +266,7 @@ TEST_CASE("acme: stop in any phase ends with no socket and calls done") {
     acme_server server({"--token", "id-1:key-1"});
     auto cfg = acme_config(server.port);
     cfg.key.value = "wrong";
-    cfg.reconnect = {50ms, 5000ms, 0.0};
+    cfg.reconnect = rtm::test::reconnect(50ms, 5000ms, 0.0);
     rig r(cfg);
     r.start();
     REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
@@ -336,7 +336,7 @@ TEST_CASE("acme: refused credentials wait at least 60 s, even with a short recon
   acme_server server({"--token", "id-1:key-1"});
   auto cfg = acme_config(server.port);
   cfg.key.value = "wrong-key";
-  cfg.reconnect = {50ms, 1000ms, 0.0};
+  cfg.reconnect = rtm::test::reconnect(50ms, 1000ms, 0.0);
   rig r(cfg);
   r.start();
   REQUIRE(server.wait_line("AUTH id-1 refused", 10s));
