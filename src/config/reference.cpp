@@ -97,6 +97,18 @@ std::string range_text(const bounds& r) {
   }
 }
 
+// What any value of the type may be, when the row says nothing narrower.
+template <class T>
+constexpr std::string_view values_of_type() noexcept {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "`true`, `false`";
+  } else if constexpr (std::is_same_v<T, secret>) {
+    return "a secret";
+  } else {
+    return "";
+  }
+}
+
 template <class T>
 std::string allowed_text(const key_spec& spec) {
   std::string text;
@@ -106,10 +118,8 @@ std::string allowed_text(const key_spec& spec) {
     }
   } else if (spec.range) {
     text = range_text<T>(*spec.range);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    text = "`true`, `false`";
-  } else if constexpr (std::is_same_v<T, secret>) {
-    text = "a secret";
+  } else {
+    text = values_of_type<T>();
   }
   if (!spec.allowed.empty()) {
     text += (text.empty() ? "" : "; ") + std::string(spec.allowed);
