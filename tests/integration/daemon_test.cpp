@@ -19,12 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using rtm::test::acme_connection;
-using rtm::test::acme_upstream;
-using rtm::test::daemon_process;
-using rtm::test::fixture;
-using rtm::test::http_get;
-using rtm::test::metric_sum;
+using namespace rtm::test;  // the integration fixtures: support/daemon.hpp, kcat.hpp, process.hpp
 
 std::string json_field(const std::string& json, const std::string& field) {
   const auto at = json.find("\"" + field + "\":\"");

@@ -21,13 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using rtm::test::acme_connection;
-using rtm::test::acme_upstream;
-using rtm::test::daemon_process;
-using rtm::test::fixture;
-using rtm::test::http_fetch;
-using rtm::test::http_get;
-using rtm::test::metric_sum;
+using namespace rtm::test;  // the integration fixtures: support/daemon.hpp, kcat.hpp, process.hpp
 
 const std::map<std::string, std::string> acme_env{{"ACME_KEY", "acme-K3y-5ecret-77"}};
 

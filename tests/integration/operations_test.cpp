@@ -17,14 +17,7 @@
 #include "upstream/http/url.hpp"
 
 using namespace std::chrono_literals;
-using rtm::test::acme_connection;
-using rtm::test::acme_upstream;
-using rtm::test::child_process;
-using rtm::test::daemon_process;
-using rtm::test::fixture;
-using rtm::test::http_get;
-using rtm::test::metric_sum;
-using rtm::test::slack_connection;
+using namespace rtm::test;  // the integration fixtures: support/daemon.hpp, kcat.hpp, process.hpp
 
 namespace {
 

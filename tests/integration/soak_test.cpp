@@ -37,11 +37,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using rtm::test::acme_connection;
-using rtm::test::acme_upstream;
-using rtm::test::daemon_process;
-using rtm::test::http_get;
-using rtm::test::metric_sum;
+using namespace rtm::test;  // the integration fixtures: support/daemon.hpp, kcat.hpp, process.hpp
 
 constexpr int partitions = 8;
 
