@@ -464,21 +464,27 @@ void reconnecting_session::send(std::string text) {
   }
 }
 
-void reconnecting_session::emit(const pipeline::event& ev) {
-  received_counter(ev.name).increment();
+void reconnecting_session::emit(const pipeline::event& ev, event_name_info& info) {
+  if (!info.received) {
+    info.received = metrics_.received_counter(name(), ev.name);
+  }
+  info.received.increment();
   sink_.on_event(ev);
 }
 
-metrics::counter& reconnecting_session::received_counter(std::string_view event_name) {
+reconnecting_session::event_name_info& reconnecting_session::name_info(std::string_view event_name) {
   constexpr std::size_t limit = 256;
-  if (const auto it = received_.find(event_name); it != received_.end()) {
+  if (const auto it = names_.find(event_name); it != names_.end()) {
     return it->second;
   }
-  if (received_.size() >= limit) {
-    overflow_counter_ = metrics_.received_counter(name(), event_name);
-    return overflow_counter_;
+  if (names_.size() >= limit) {
+    overflow_info_.wanted = wants_event(event_name);
+    overflow_info_.received = metrics::counter{};  // made afresh for this name if it gets published
+    return overflow_info_;
   }
-  return received_.emplace(std::string(event_name), metrics_.received_counter(name(), event_name)).first->second;
+  event_name_info info;
+  info.wanted = wants_event(event_name);
+  return names_.emplace(std::string(event_name), info).first->second;
 }
 
 void reconnecting_session::dead_letter(std::string_view reason, std::string_view raw,

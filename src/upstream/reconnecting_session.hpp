@@ -121,6 +121,8 @@ class reconnecting_session : public connection,
   virtual void on_start() {}
   // The timer of schedule_keepalive() fired on the current socket.
   virtual void on_keepalive() {}
+  // Whether events of this name are published at all (Acme: the configured globs). Asked once per name.
+  [[nodiscard]] virtual bool wants_event(std::string_view /*event_name*/) { return true; }
 
   // --- What the core offers a dialect ------------------------------------------------------------------------------
   // One HTTP request for the current attempt (bounded by tuning.request_timeout, with the connection's TLS settings).
@@ -143,8 +145,17 @@ class reconnecting_session : public connection,
   [[nodiscard]] milliseconds silence() const noexcept;
   void schedule_keepalive(milliseconds delay);
   void send(std::string text);
-  // Publishes an event (counted under its name); the sink copies what it keeps.
-  void emit(const pipeline::event& ev);
+  // What the per-event path needs to know about an event name, looked up once per name instead of once per event:
+  // wants_event()'s answer, and its received counter (made at the first event published under the name, so names
+  // that are never published make no metric series). Bounded: past 256 names the answer is computed each time.
+  struct event_name_info {
+    bool wanted = true;
+    metrics::counter received;
+  };
+  [[nodiscard]] event_name_info& name_info(std::string_view event_name);
+  // Publishes an event (counted under its name); the sink copies what it keeps. `info` is name_info(ev.name).
+  void emit(const pipeline::event& ev, event_name_info& info);
+  void emit(const pipeline::event& ev) { emit(ev, name_info(ev.name)); }
   void dead_letter(std::string_view reason, std::string_view raw, std::chrono::system_clock::time_point received_at,
                    std::string_view detail = {}, std::size_t original_size = 0);
   // A frame above limits.max_event_size is dead-lettered (event_too_large, with its start) and the connection
@@ -153,12 +164,7 @@ class reconnecting_session : public connection,
 
   [[nodiscard]] const config::connection_config& cfg() const noexcept { return cfg_; }
   [[nodiscard]] const std::string& name() const noexcept { return cfg_.name; }
-  [[nodiscard]] const session_tuning& tuning() const noexcept { return tuning_; }
-  [[nodiscard]] metrics::registry& metrics() noexcept { return metrics_; }
-  [[nodiscard]] bool socket_open() const noexcept { return client_ != nullptr; }
-  [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   [[nodiscard]] bool reading_paused() const noexcept { return paused_; }
-  [[nodiscard]] double random01() noexcept;
 
  private:
   enum class phase { idle, preparing, connecting, handshaking, live, closing, backing_off, stopped };
@@ -176,7 +182,7 @@ class reconnecting_session : public connection,
   void finish_stop();
   void cancel_socket_timers() noexcept;
   void mark_down();
-  [[nodiscard]] metrics::counter& received_counter(std::string_view event_name);
+  [[nodiscard]] double random01() noexcept;
 
   boost::asio::io_context& io_;
   const config::connection_config cfg_;
@@ -217,10 +223,10 @@ class reconnecting_session : public connection,
   retry_policy pending_retry_;
   std::vector<std::function<void()>> stop_callbacks_;
 
-  // rtm_bridge_events_received_total handles by event name. Bounded (a server can invent any number of names):
-  // past the bound the registry is asked each time.
-  string_map<metrics::counter> received_;
-  metrics::counter overflow_counter_;
+  // name_info()'s cache. Bounded (a server can invent any number of names): past the bound, overflow_info_ is
+  // filled afresh for each event.
+  string_map<event_name_info> names_;
+  event_name_info overflow_info_;
 };
 
 }  // namespace rtm::upstream

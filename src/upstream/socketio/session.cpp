@@ -263,8 +263,8 @@ void session::handle_event(const packet& p, const received_frame& f) {
                               : p.payload.empty() ? std::string_view("no details")
                                                   : p.payload);
   }
-  if (subscribed(p.event_name)) {
-    publish(p, f);
+  if (event_name_info& info = name_info(p.event_name); info.wanted) {
+    publish(p, f, info);
   }
   // The event has been handed over (or deliberately dropped); acknowledging it only tells the server it arrived.
   // Acme does not ask for acks today, so this is harmless either way.
@@ -273,7 +273,7 @@ void session::handle_event(const packet& p, const received_frame& f) {
   }
 }
 
-void session::publish(const packet& p, const received_frame& f) {
+void session::publish(const packet& p, const received_frame& f, event_name_info& info) {
   const std::string_view configured_team = cfg().team_id ? std::string_view(*cfg().team_id) : std::string_view();
   if (const std::string_view problem = publish_problem(p, configured_team); !problem.empty()) {
     return dead_letter(problem, f.payload, f.received_at);
@@ -288,7 +288,7 @@ void session::publish(const packet& p, const received_frame& f) {
   ev.extra_args = p.extra_arguments;
   ev.received_at = f.received_at;
   ev.received_steady = f.received_steady;
-  emit(ev);
+  emit(ev, info);
 }
 
 void session::authenticated() {
@@ -346,19 +346,11 @@ milliseconds session::dead_bound() const noexcept {
                     ping_interval_ + ping_timeout_);
 }
 
-bool session::subscribed(std::string_view event_name) {
-  constexpr std::size_t limit = 256;
-  if (const auto it = subscribed_.find(event_name); it != subscribed_.end()) {
-    return it->second;
-  }
+bool session::wants_event(std::string_view event_name) {
   const auto& patterns = cfg().events;
-  const bool wanted = patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [event_name](const auto& g) {
-                        return glob_match(g, event_name);
-                      });
-  if (subscribed_.size() < limit) {
-    subscribed_.emplace(std::string(event_name), wanted);
-  }
-  return wanted;
+  return patterns.empty() || std::any_of(patterns.begin(), patterns.end(), [event_name](const std::string& glob) {
+           return glob_match(glob, event_name);
+         });
 }
 
 }  // namespace rtm::upstream::socketio

@@ -12,7 +12,6 @@
 #include "pipeline/event.hpp"
 #include "upstream/reconnecting_session.hpp"
 #include "upstream/socketio/codec.hpp"
-#include "util/string_hash.hpp"
 
 // The Acme RTM dialect: one configured token over Socket.IO (Engine.IO v4, or v3 with `protocol: 3`), per the
 // contract's "Acme RTM handshake", on the shared reconnecting-session core (which owns the socket, the retries and
@@ -64,11 +63,12 @@ class session final : public reconnecting_session {
   void credential_refused(std::string_view what);
   void namespace_refused(std::string_view server_message);
   void protocol_error(std::string_view what);
-  void publish(const packet& p, const received_frame& f);
+  void publish(const packet& p, const received_frame& f, event_name_info& info);
 
   // The dead-peer bound: the server's ping (v4) or the pong to our ping (v3), from the open packet's figures.
   [[nodiscard]] std::chrono::milliseconds dead_bound() const noexcept;
-  [[nodiscard]] bool subscribed(std::string_view event_name);
+  // The configured globs (cfg.events): empty subscribes everything.
+  [[nodiscard]] bool wants_event(std::string_view event_name) override;
 
   const std::vector<std::string> subscription_;  // the authentication's `events`
   decoder decoder_;
@@ -81,10 +81,6 @@ class session final : public reconnecting_session {
   std::chrono::milliseconds ping_timeout_{0};
   std::string engine_sid_;
   std::string endpoint_url_;  // the WebSocket URL of the current attempt, for logs
-
-  // Whether an event name is subscribed, looked up once per name instead of once per event. Bounded (a server can
-  // invent any number of names): past the bound, names are matched each time.
-  string_map<bool> subscribed_;
 };
 
 }  // namespace rtm::upstream::socketio

@@ -1,8 +1,8 @@
 #pragma once
 
-// The Acme session's test rig, shared by the session tests: the fake Acme upstream (tests/fixtures/acme_server.js),
-// a connection config for it, and one session on an io_context in its own thread, as in the daemon. The test thread
-// talks to the session only through posted calls and the recording sink's mutex.
+// The Acme session's test rig, shared by the session tests: the Acme test upstream (a real socket.io server,
+// tests/fixtures/acme_server.js), a connection config for it, and one session on an io_context in its own thread, as in
+// the daemon. The test thread talks to the session only through posted calls and the recording sink's mutex.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -28,7 +28,7 @@ using namespace std::chrono_literals;
 namespace sio = rtm::upstream::socketio;
 namespace config = rtm::config;
 
-// The fake Acme upstream (acme_server.js).
+// The Acme test upstream (acme_server.js, a real socket.io server).
 class acme_server : public rtm::test::node_fixture {
  public:
   explicit acme_server(const std::vector<std::string>& extra) : node_fixture("acme_server.js", extra) {

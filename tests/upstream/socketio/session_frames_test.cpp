@@ -181,7 +181,7 @@ TEST_CASE("acme: event globs select the subscription and filter what is handed o
   REQUIRE(auth);
   CHECK(*auth == R"(ok ["session:update_availability","session:update_verify","message:updated"])");
   REQUIRE(r.wait_live());
-  // The fake server sends everything to everyone; the session hands over only what the globs match.
+  // The test server sends everything to everyone; the session hands over only what the globs match.
   CHECK(server.emit("message:send", updated_payload) == "1");
   CHECK(server.emit("session:update_verify", verify_payload) == "1");
   CHECK(server.emit("message:updated", updated_payload) == "1");
