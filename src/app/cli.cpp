@@ -8,6 +8,7 @@
 
 #include "app/daemon.hpp"
 #include "app/fd_limit.hpp"
+#include "app/spool_dump.hpp"
 #include "build_config.hpp"
 #include "config/loader.hpp"
 
@@ -18,6 +19,7 @@ constexpr std::string_view default_config_path = "/etc/rtm-bridge/rtm-bridge.yam
 
 constexpr std::string_view usage_text =
     "Usage: rtm-bridge [--config PATH] [--check-config]\n"
+    "       rtm-bridge --spool-dump PATH\n"
     "       rtm-bridge --version | --help\n"
     "\n"
     "Bridges vendor real-time messaging streams (Acme Socket.IO RTM, Slack legacy RTM) into Kafka topics.\n"
@@ -26,6 +28,8 @@ constexpr std::string_view usage_text =
     "  --config PATH     the YAML config (default: /etc/rtm-bridge/rtm-bridge.yaml)\n"
     "  --check-config    load and validate the config, print a summary (secrets masked), run nothing;\n"
     "                    exit 0 when valid, 78 when not\n"
+    "  --spool-dump PATH print every record of the spool directory PATH not yet confirmed by Kafka, one JSON\n"
+    "                    object per line, and a summary on stderr; read-only, safe while the daemon runs\n"
     "  --version         print the version and exit\n"
     "  --help            print this help and exit\n"
     "\n"
@@ -35,6 +39,7 @@ constexpr std::string_view usage_text =
 struct options {
   std::string config_path{default_config_path};
   bool check_config = false;
+  std::string spool_dump;
   bool version = false;
   bool help = false;
 };
@@ -50,6 +55,11 @@ std::string parse(int argc, char** argv, options& out) {
       out.config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       out.config_path = std::string(arg.substr(9));
+    } else if (arg == "--spool-dump") {
+      if (i + 1 >= argc || std::string_view(argv[i + 1]).empty()) {
+        return "--spool-dump needs the spool directory";
+      }
+      out.spool_dump = argv[++i];
     } else if (arg == "--check-config") {
       out.check_config = true;
     } else if (arg == "--version" || arg == "-V") {
@@ -88,6 +98,9 @@ int main(int argc, char** argv) noexcept {
     if (opts.version) {
       std::cout << "rtm-bridge " << RTM_BRIDGE_VERSION << '\n';
       return exit_ok;
+    }
+    if (!opts.spool_dump.empty()) {
+      return spool_dump(opts.spool_dump, std::cout, std::cerr);
     }
     // Before anything opens a descriptor worth counting; --check-config raises it too, so it judges the config
     // against the limit the daemon will have.

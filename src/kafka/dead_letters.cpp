@@ -1,6 +1,7 @@
 #include "kafka/dead_letters.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "kafka/policy.hpp"
 #include "util/log.hpp"
@@ -28,7 +29,15 @@ void dead_letters::fit_to(std::size_t max_message_bytes, std::size_t max_queue_b
 }
 
 void dead_letters::accept(const pipeline::dead_letter& dl) {
-  store_.append([&](record& r) { build_dead_letter_record(r, dl, topic_, max_value_); });
+  store_.append([&](record& r) { build(r, dl); });
+  counted(dl);
+}
+
+void dead_letters::build(record& r, const pipeline::dead_letter& dl) const {
+  build_dead_letter_record(r, dl, topic_, max_value_);
+}
+
+void dead_letters::counted(const pipeline::dead_letter& dl) {
   ++stats_.accepted;
   metrics_.dead_letter(dl.connection, dl.reason);
 }
@@ -63,6 +72,8 @@ void dead_letters::fail(record& r, rd_kafka_resp_err_t err, std::string_view det
   // `r` stays valid: the store's records do not move on insertion.
   store_.append([&](record& dl) {
     build_failed_delivery_record(dl, r, topic_, reason, detail, std::min(max_value, max_value_));
+    // The spool's commit point passes `r` once its dead letter is delivered, not when `r` is settled below.
+    dl.spool_seq = std::exchange(r.spool_seq, 0);
   });
   ++stats_.accepted;
   metrics_.event_failed(connection, reason);

@@ -42,6 +42,10 @@ class dead_letters {
 
   // An upstream dead letter, appended to the store.
   void accept(const pipeline::dead_letter& dl);
+  // The same in two steps, for the spool (which keeps the record before the store sees it): build its record,
+  // then count it once it is accepted.
+  void build(record& r, const pipeline::dead_letter& dl) const;
+  void counted(const pipeline::dead_letter& dl);
   // `r` failed for good (`reason` overrides failure_reason(err); the dead letter's value is cut to `max_value` and
   // always to max_value()). `r` is settled whatever happens, also when building its dead letter throws.
   void fail(record& r, rd_kafka_resp_err_t err, std::string_view detail, std::string_view reason = {},

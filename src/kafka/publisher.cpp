@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "kafka/envelope.hpp"
+#include "kafka/spooled_record.hpp"
 #include "metrics/registry.hpp"
 #include "util/log.hpp"
 #include "util/scope_exit.hpp"
@@ -12,6 +13,10 @@ namespace rtm::kafka {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+std::int64_t to_ns(std::chrono::system_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 // The publisher's error boundary (README "Error policy"): the sink entry points, the posted handlers and the drain
 // timer run their work through it, so nothing escapes into a session, Asio or librdkafka. An exception is logged
@@ -48,10 +53,31 @@ publisher::publisher(boost::asio::io_context& io, const config::kafka_config& cf
       published_(metrics),
       drain_timer_(io) {
   recovery_.start();
+  if (tune.spool) {
+    store_.set_settle_listener(this);
+    spool_ = std::make_unique<spool::spool>(io, *tune.spool, static_cast<spool::listener&>(*this));
+    const spool::recovery_report& r = spool_->recovery();
+    log::info("", "spool: ", tune.spool->path, ": ", r.segments, " segment(s), ", r.bytes, " bytes; sending from seq ",
+              r.first_unconfirmed, ", appending from seq ", r.next_seq,
+              r.truncated_bytes > 0 ? "; a torn tail of " + std::to_string(r.truncated_bytes) + " bytes was cut" : "");
+    metrics_.set_spool_source([this] {
+      const spool::spool::figures f = spool_->current();
+      return metrics::registry::spool_figures{.bytes = f.bytes,
+                                              .records = f.records,
+                                              .oldest_age_seconds = f.oldest_age_seconds,
+                                              .corrupt_records = f.corrupt,
+                                              .replayed = f.replayed};
+    });
+    progress();  // what an earlier process left in the spool
+  }
 }
 
 publisher::~publisher() {
   alive_.reset();  // handlers still queued on the io_context do nothing from here on
+  if (spool_) {
+    metrics_.set_spool_source(nullptr);
+    spool_->close();
+  }
   boost::system::error_code ignored;
   drain_timer_.cancel(ignored);
   // recovery_ is destroyed before store_: every librdkafka handle is gone before the record bytes are freed.
@@ -93,13 +119,144 @@ void publisher::on_event(const pipeline::event& ev) noexcept {
   }
   accept(ev.connection, "event ", ev.name, [this, &ev] {
     const std::string& topic = router_.resolve(ev);
-    store_.append([&](record& r) { build_event_record(r, ev, topic, next_event_sequence(), id_scratch_); });
+    const auto build = [&](record& r) { build_event_record(r, ev, topic, next_event_sequence(), id_scratch_); };
+    if (spool_) {
+      spool_accept(ev.connection, ev.received_at, build);
+    } else {
+      store_.append(build);
+    }
     ++stats_.accepted;
   });
 }
 
 void publisher::on_dead_letter(const pipeline::dead_letter& dl) noexcept {
-  accept(dl.connection, "dead letter ", dl.reason, [this, &dl] { dead_letters_.accept(dl); });
+  accept(dl.connection, "dead letter ", dl.reason, [this, &dl] {
+    if (spool_) {
+      spool_accept(dl.connection, dl.received_at, [&](record& r) { dead_letters_.build(r, dl); });
+      dead_letters_.counted(dl);
+    } else {
+      dead_letters_.accept(dl);
+    }
+  });
+}
+
+// ---- the spool ----------------------------------------------------------------------------------------------------
+
+template <typename Build>
+void publisher::spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
+                             Build&& build) {
+  const std::int64_t at = to_ns(received_at);
+  std::uint64_t seq = 0;
+  spool::spool::append_result result = spool::spool::append_result::failed;
+  if (held_.empty() && spool_->at_end() && store_.unsettled() < spool_->max_in_flight()) {
+    // The producer keeps up: the record goes to the spool and, from memory, straight into the window.
+    record& r = store_.append(std::forward<Build>(build));
+    util::scope_exit undo([this, &r] { store_.settle(r); });  // not in the spool: not kept either
+    spool_payload_.clear();
+    encode_spooled(r, spool_payload_);
+    result = spool_->append(at, spool_payload_, seq);
+    if (result == spool::spool::append_result::ok) {
+      undo.release();
+      r.spool_seq = seq;
+      spool_->take_live(seq, at);
+      return;
+    }
+  } else {
+    // Behind (an outage, a restart's backlog): to the spool only; the record is read back in order later.
+    std::forward<Build>(build)(spool_scratch_);
+    spool_payload_.clear();
+    encode_spooled(spool_scratch_, spool_payload_);
+    if (!held_.empty()) {
+      result = spool::spool::append_result::full;  // behind what is held: keeps receipt order
+    } else {
+      result = spool_->append(at, spool_payload_, seq);
+      if (result == spool::spool::append_result::ok) {
+        return;
+      }
+    }
+  }
+  if (result == spool::spool::append_result::full && tuning_.spool->block_when_full) {
+    held_.push_back({at, std::string(connection), spool_payload_});
+    return;  // update_state() pauses upstream
+  }
+  count_not_spooled(connection, result);
+}
+
+void publisher::count_not_spooled(std::string_view connection, spool::spool::append_result result) {
+  if (result == spool::spool::append_result::full) {
+    ++stats_.spool_dropped;
+    metrics_.spool_dropped(connection);
+  } else {
+    count_failure(connection, "spool_failed");
+  }
+}
+
+void publisher::refill_from_spool() {
+  while (store_.unsettled() < spool_->max_in_flight() && !spool_->at_end()) {
+    spool::frame_view f;
+    if (spool_->read_next(f) != spool::spool::read_result::record) {
+      return;
+    }
+    bool ok = false;
+    record& r = store_.append([&](record& rec) { ok = decode_spooled(rec, f.payload); });
+    if (!ok) {
+      // A frame whose checksum holds but which is no record this version writes: nothing can publish it.
+      log::error("", "spool: record ", f.seq, " is not a record this version of rtm-bridge can read; skipped");
+      store_.settle(r);
+      spool_->settle(f.seq);
+      count_failure("", "spool_unreadable");
+      continue;
+    }
+    r.spool_seq = f.seq;
+    const auto age = std::chrono::system_clock::now().time_since_epoch() - std::chrono::nanoseconds(f.received_at_ns);
+    r.received_steady = clock::now() - std::chrono::duration_cast<clock::duration>(age);
+    ++stats_.spool_read_back;
+  }
+}
+
+void publisher::on_settled(std::uint64_t spool_seq) noexcept {
+  spool_->settle(spool_seq);
+}
+
+void publisher::on_spool_room() noexcept {
+  guarded(
+      "",
+      [this] {
+        while (!held_.empty()) {
+          held_record& h = held_.front();
+          std::uint64_t seq = 0;
+          const spool::spool::append_result result = spool_->append(h.received_at_ns, h.payload, seq);
+          if (result == spool::spool::append_result::full) {
+            break;
+          }
+          if (result == spool::spool::append_result::failed) {
+            count_not_spooled(h.connection, result);
+          }
+          held_.pop_front();
+        }
+      },
+      "cannot append the held records to the spool");
+  progress();
+}
+
+void publisher::on_spool_failed(const std::string& reason) noexcept {
+  guarded(
+      "",
+      [this, &reason] {
+        for (const held_record& h : held_) {
+          count_not_spooled(h.connection, spool::spool::append_result::failed);
+        }
+        held_.clear();
+        if (on_spool_failed_) {
+          post_guarded("the spool failure handler failed", [this, reason] {
+            if (on_spool_failed_) {
+              on_spool_failed_(reason);
+            }
+          });
+        }
+        update_state();
+      },
+      "after the spool failed");
 }
 
 void publisher::count_failure(std::string_view connection, std::string_view reason) {
@@ -122,6 +279,9 @@ void publisher::progress() noexcept {
 }
 
 void publisher::pump() {
+  if (spool_ && !stopped_) {
+    refill_from_spool();
+  }
   producer* p = recovery_.current();
   if (p == nullptr || recovery_.replacing() || stopped_) {
     return;
@@ -168,8 +328,11 @@ void publisher::update_state() {
   metrics_.kafka_queue_messages(store_.unsettled());
   backpressure_limits limits = tuning_.limits;
   limits.low_records = std::min(limits.low_records, queue_full_resume_at_);
-  const bool want = recovery_.gave_up() || recovery_.replacing() ||
-                    should_pause(paused_, store_.waiting(), store_.in_flight(), store_.in_flight_bytes(), limits);
+  // With a spool, upstream waits only for the spool (held records under when_full: block), never for Kafka.
+  const bool want =
+      spool_ ? recovery_.gave_up() || !held_.empty()
+             : recovery_.gave_up() || recovery_.replacing() ||
+                   should_pause(paused_, store_.waiting(), store_.in_flight(), store_.in_flight_bytes(), limits);
   if (!want) {
     queue_full_resume_at_ = SIZE_MAX;  // the QUEUE_FULL episode is over
   }
@@ -334,7 +497,8 @@ void publisher::check_drain() {
   if (!draining_ || stopped_) {
     return;
   }
-  if (store_.unsettled() == 0 || recovery_.gave_up() || clock::now() >= drain_deadline_) {
+  const bool all_read = !spool_ || spool_->failed() || (spool_->at_end() && held_.empty());
+  if ((store_.unsettled() == 0 && all_read) || recovery_.gave_up() || clock::now() >= drain_deadline_) {
     finish_drain();
   }
 }
@@ -346,8 +510,16 @@ void publisher::finish_drain() {
     recovery_.retire();
     drain_left_ = store_.unsettled();
     update_state();
+    if (spool_) {
+      drain_left_ = spool_->current().records + held_.size();
+      spool_->close();
+    }
     if (drain_left_ == 0) {
       log::info("", "kafka: drained: every record is confirmed");
+    } else if (spool_) {
+      log::warn("", "kafka: drain ended with ", drain_left_,
+                " records not confirmed by Kafka; they stay in the spool (", tuning_.spool->path,
+                ") and are sent after the next start");
     } else {
       log::warn("", "kafka: drain ended with ", drain_left_,
                 " records not confirmed by Kafka (they may or may not have been written)");

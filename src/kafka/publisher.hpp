@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "kafka/router.hpp"
 #include "metrics/registry.hpp"
 #include "pipeline/event.hpp"
+#include "spool/spool.hpp"
 
 // The publishing side of the bridge: upstream events in, Kafka records out, nothing lost on the way. One event's
 // path here: on_event() builds its record (record.cpp: value, key, topic and headers) into the ordered store
@@ -45,10 +47,21 @@
 //     event is dead-lettered as `record_too_large` with a prefix of its envelope, and the rest carries on.
 //   - While a producer is being replaced, and after recovery gave up, upstream stays paused.
 //
+// With the durable spool (tuning::spool set; spool/spool.hpp): every event and dead letter is appended to the spool
+// at receipt (its envelope id assigned then, stored with it), and the store holds only the spool's window: records
+// taken live when the producer keeps up, or read back from the spool's files in order when it is behind (an
+// outage, a restart), at most spool.max_in_flight unconfirmed. Settling a record moves the spool's commit point.
+// Upstream reading then never waits for Kafka: backpressure pauses it only under when_full: block while the spool
+// is full; under drop_newest what does not fit is counted (rtm_bridge_spool_dropped_total) and dropped.
+//
 // Dead letters, and records that failed for good: dead_letters.hpp. Errors: src/kafka/README.md "Error policy".
 namespace rtm::kafka {
 
-class publisher final : public pipeline::sink, private producer_listener, private recovery_listener {
+class publisher final : public pipeline::sink,
+                        private producer_listener,
+                        private recovery_listener,
+                        private spool::listener,
+                        private settle_listener {
  public:
   struct tuning {
     backpressure_limits limits;
@@ -62,17 +75,22 @@ class publisher final : public pipeline::sink, private producer_listener, privat
     std::chrono::milliseconds drain_tick{std::chrono::milliseconds{50}};
     std::chrono::milliseconds safety_poll{std::chrono::seconds{1}};
     std::size_t topic_cache_limit = router::default_cache_limit;
+    // The durable spool (spool.path set), opened by the constructor.
+    std::optional<spool::options> spool;
   };
 
   using backpressure_handler = std::function<void(bool pause)>;
   using fatal_handler = std::function<void(const std::string& reason)>;
   using drain_handler = std::function<void(std::size_t undelivered)>;
+  using spool_failed_handler = std::function<void(const std::string& reason)>;
 
   using statistics = publisher_statistics;
 
   // Creates the producer for `bootstrap_servers` (the daemon decides: kafka.brokers, or an embedded cluster's
-  // address). Throws std::runtime_error when librdkafka refuses the configuration (naming the key, never a value
-  // that may be secret) or a topic template is invalid. `metrics` must outlive the publisher.
+  // address), and opens the spool if tune.spool is set. Throws std::runtime_error when librdkafka refuses the
+  // configuration (naming the key, never a value that may be secret) or a topic template is invalid, and
+  // spool::directory_in_use or std::runtime_error when the spool cannot be opened. `metrics` must outlive the
+  // publisher.
   publisher(boost::asio::io_context& io, const config::kafka_config& cfg, metrics::registry& metrics,
             std::string bootstrap_servers, tuning tune);
   publisher(boost::asio::io_context& io, const config::kafka_config& cfg, metrics::registry& metrics,
@@ -89,6 +107,9 @@ class publisher final : public pipeline::sink, private producer_listener, privat
   void set_backpressure_handler(backpressure_handler handler) { on_backpressure_ = std::move(handler); }
   // Called (posted) once when the publisher gives up after repeated fatal producer errors.
   void set_fatal_handler(fatal_handler handler) { on_fatal_ = std::move(handler); }
+  // Called (posted) once when the spool failed (a write or fdatasync error): the daemon stops, and the next start
+  // recovers from the spool's files.
+  void set_spool_failed_handler(spool_failed_handler handler) { on_spool_failed_ = std::move(handler); }
 
   // pipeline::sink. An event without a team id never becomes a record: it is dead-lettered (`no_team_id`).
   void on_event(const pipeline::event& ev) noexcept override;
@@ -96,8 +117,10 @@ class publisher final : public pipeline::sink, private producer_listener, privat
 
   // Graceful stop: keeps producing and serving delivery reports on the io_context (never a blocking rd_kafka_flush)
   // until nothing is outstanding or `deadline` passes, then destroys the producer and calls `done` with the number
-  // of records not confirmed (waiting locally or in flight). Anything arriving after the drain finished is counted
-  // as failed (`publisher_stopped`); the daemon tears upstreams down before draining.
+  // of records not confirmed (waiting locally or in flight; with a spool: left in the spool, sent after the next
+  // start). Anything arriving after the drain finished is counted as failed (`publisher_stopped`); the daemon tears
+  // upstreams down before draining. With a spool, the drain also waits for the records still unread in it, and
+  // ends by closing it (final write, fdatasync and checkpoint).
   void drain(std::chrono::steady_clock::time_point deadline, drain_handler done);
 
   // Readiness: a producer exists, it is not being replaced after a fatal error, the publisher has not given up or
@@ -110,6 +133,8 @@ class publisher final : public pipeline::sink, private producer_listener, privat
   [[nodiscard]] bool gave_up() const noexcept { return recovery_.gave_up(); }
   [[nodiscard]] const statistics& stats() const noexcept { return stats_; }
   [[nodiscard]] const std::string& bootstrap_servers() const noexcept { return bootstrap_servers_; }
+  // The spool, when there is one (figures, tests).
+  [[nodiscard]] const spool::spool* spool() const noexcept { return spool_.get(); }
 
   // Test hook: makes the current producer raise a fatal error, as librdkafka does by itself when the idempotent
   // producer wedges (the default code is the one 2.0.2 loops on). Returns librdkafka's answer.
@@ -126,6 +151,19 @@ class publisher final : public pipeline::sink, private producer_listener, privat
   void on_producer_created(const producer& p, bool replacement) noexcept override;
   void on_gave_up(const std::string& reason) noexcept override;
   void on_retired_destroyed() noexcept override;
+  // spool::listener
+  void on_spool_room() noexcept override;
+  void on_spool_failed(const std::string& reason) noexcept override;
+  // settle_listener: a record from the spool is done
+  void on_settled(std::uint64_t spool_seq) noexcept override;
+
+  // The spool's share of accepting: append the record `build` makes, taking it live into the store when nothing
+  // waits in the spool; full and failed as the policy says. Throws std::bad_alloc only, before changing anything.
+  template <typename Build>
+  void spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at, Build&& build);
+  void count_not_spooled(std::string_view connection, spool::spool::append_result result);
+  // Reads records back from the spool into the store while the window has room.
+  void refill_from_spool();
 
   template <typename Add>
   void accept(std::string_view connection, std::string_view what, std::string_view name, Add&& add) noexcept;
@@ -168,6 +206,20 @@ class publisher final : public pipeline::sink, private producer_listener, privat
 
   backpressure_handler on_backpressure_;
   fatal_handler on_fatal_;
+  spool_failed_handler on_spool_failed_;
+
+  // The spool's state. Records held because the spool was full under when_full: block, in receipt order, appended
+  // before anything newer once there is room (upstream is paused meanwhile, so only what one read delivered waits).
+  struct held_record {
+    std::int64_t received_at_ns;
+    std::string connection;
+    std::string payload;
+  };
+  std::deque<held_record> held_;
+  record spool_scratch_;       // an event's record while it goes to the spool only (the window is full)
+  std::string spool_payload_;  // the frame payload being appended
+  // Declared last: closed (final write, fdatasync, checkpoint) before the producers and the store go.
+  std::unique_ptr<spool::spool> spool_;
   // Posted handlers hold a weak reference: once the publisher is gone they do nothing.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -17,6 +17,8 @@ struct publisher_statistics {
   std::uint64_t reproduced = 0;           // records produced again by a new producer
   std::uint64_t possibly_duplicated = 0;  // of those, how many an earlier producer may have written already
   std::uint64_t queue_full = 0;           // QUEUE_FULL answers from librdkafka
+  std::uint64_t spool_dropped = 0;        // not kept: the spool was full (when_full: drop_newest)
+  std::uint64_t spool_read_back = 0;      // records read back from the spool's files (not taken live)
 };
 
 }  // namespace rtm::kafka

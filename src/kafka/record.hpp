@@ -90,10 +90,15 @@ class record {
   bool produced_by_retired = false;  // handed to a producer that has been retired since
   std::uint32_t generation = 0;      // the producer it was last handed to
   std::uint32_t truncated_from = 0;  // dead letters: original value size when it was cut, else 0
+  // The durable spool's sequence number of the record (0: no spool). A failed delivery's dead letter takes it over
+  // from the record it replaces, so the spool's commit point passes it only once the dead letter is delivered.
+  std::uint64_t spool_seq = 0;
   std::chrono::steady_clock::time_point received_steady{};
 
  private:
   friend class record_builder;
+  friend void encode_spooled(const record& r, std::string& out);
+  friend bool decode_spooled(record& r, std::string_view payload);
   static constexpr std::size_t topic_index = static_cast<std::size_t>(record_field::topic);
   std::string bytes_;
   std::array<std::uint32_t, static_cast<std::size_t>(record_field::count_) + 1> offsets_{};

@@ -67,6 +67,9 @@ void record_store::settle(record& r) noexcept {
     --waiting_;
   }
   r.st = record::state::done;
+  if (r.spool_seq != 0 && settled_ != nullptr) {
+    settled_->on_settled(r.spool_seq);
+  }
   std::string bytes = r.release_bytes();
   if (r.produced_by_retired && holding_) {
     // prepare_retire() reserved the room: this push_back does not allocate.

@@ -26,13 +26,25 @@
 //     accepting and settling records allocates nothing. While a retired producer handle is still being destroyed
 //     it may read the values it was given: those buffers are held, not reused, until release_held().
 //
-// Where the durable spool plugs in (docs: CONTRACT "Durable spool"; not built yet): sequence numbers become the
-// spool's record numbers and append() follows the spool write at receipt; the store then holds only the window of
-// records read back from the spool and handed to librdkafka (at most spool.max_in_flight beyond the commit point).
-// low_water_mark() is that commit point: only settle(), i.e. a delivery report or a dead letter written in its
-// place, moves it, and the spool checkpoints it. The cursor, re-production after retire() and the counts stay as
-// they are.
+// With the durable spool (spool/spool.hpp), the store holds the spool's window: the records read back from the
+// spool (or taken live at receipt) and not settled yet, at most spool.max_in_flight. Each carries its spool
+// sequence number (record::spool_seq); settling it tells the settle listener, which moves the spool's commit point.
+// The cursor, re-production after retire() and the counts are the same with and without the spool.
 namespace rtm::kafka {
+
+// Told when a record that came from the spool is settled (on the io_context thread, inside settle()).
+class settle_listener {
+ public:
+  settle_listener() = default;
+  settle_listener(const settle_listener&) = delete;
+  settle_listener& operator=(const settle_listener&) = delete;
+  settle_listener(settle_listener&&) = delete;
+  settle_listener& operator=(settle_listener&&) = delete;
+  virtual void on_settled(std::uint64_t spool_seq) noexcept = 0;
+
+ protected:
+  ~settle_listener() = default;
+};
 
 class record_store {
  public:
@@ -81,6 +93,7 @@ class record_store {
   // flight never holds back the memory of everything settled after it. Its buffer becomes a spare, or is held.
   void settle(record& r) noexcept;
   [[nodiscard]] record* find(std::uint64_t seq) noexcept;
+  void set_settle_listener(settle_listener* listener) noexcept { settled_ = listener; }
 
   // Producer `generation` is retired: every record it was given is marked (its buffer is held when it settles,
   // until release_held()), every record in flight goes back to waiting (maybe persisted: no verdict came), and the
@@ -118,6 +131,7 @@ class record_store {
   std::size_t spare_total_ = 0;
   std::vector<std::string> held_;  // capacity reserved by prepare_retire()
   bool holding_ = false;           // a retired handle may still read the values it was given
+  settle_listener* settled_ = nullptr;
 };
 
 }  // namespace rtm::kafka

@@ -124,6 +124,15 @@ void registry::forget_connection(std::string_view connection) {
   }
 }
 
+void registry::spool_dropped(std::string_view connection) {
+  auto it = spool_dropped_.find(connection);
+  if (it == spool_dropped_.end()) {
+    it = spool_dropped_.emplace(std::string(connection), 0).first;
+  }
+  ++it->second;
+  ++spool_dropped_sum_;
+}
+
 void registry::publish_latency(double seconds) noexcept {
   const auto bound = std::lower_bound(latency_buckets.begin(), latency_buckets.end(), seconds);
   if (bound != latency_buckets.end()) {
@@ -208,6 +217,32 @@ std::string registry::render() const {
   append_number(out, latency_sum_);
   out += "\nrtm_bridge_publish_latency_seconds_count " + std::to_string(latency_count_) + '\n';
   render_kafka_client(out, kafka_client_, have_kafka_client_);
+  if (spool_source_) {
+    const spool_figures f = spool_source_();
+    append_header(out, "rtm_bridge_spool_bytes", "Disk the durable spool uses (segments, preallocation included).",
+                  "gauge");
+    out += "rtm_bridge_spool_bytes " + std::to_string(f.bytes) + '\n';
+    append_header(out, "rtm_bridge_spool_records", "Records in the spool not yet confirmed by Kafka.", "gauge");
+    out += "rtm_bridge_spool_records " + std::to_string(f.records) + '\n';
+    append_header(out, "rtm_bridge_spool_oldest_age_seconds",
+                  "Age of the oldest spooled record not yet confirmed by Kafka (0 when none).", "gauge");
+    out += "rtm_bridge_spool_oldest_age_seconds ";
+    append_number(out, f.oldest_age_seconds);
+    out += '\n';
+    append_header(out, "rtm_bridge_spool_dropped_total",
+                  "Events not kept because the spool was full (spool.when_full: drop_newest).", "counter");
+    for (const auto& [name, value] : spool_dropped_) {
+      out += "rtm_bridge_spool_dropped_total{connection=\"";
+      append_label_value(out, name);
+      out += "\"} " + std::to_string(value) + '\n';
+    }
+    append_header(out, "rtm_bridge_spool_corrupt_records_total",
+                  "Corrupt regions of the spool's files found and skipped (checksum, length or magic).", "counter");
+    out += "rtm_bridge_spool_corrupt_records_total " + std::to_string(f.corrupt_records) + '\n';
+    append_header(out, "rtm_bridge_spool_replayed_total",
+                  "Spooled records sent again after a restart (written by an earlier process).", "counter");
+    out += "rtm_bridge_spool_replayed_total " + std::to_string(f.replayed) + '\n';
+  }
   return out;
 }
 

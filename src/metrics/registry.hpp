@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -70,6 +71,20 @@ class registry {
     have_kafka_client_ = true;
   }
 
+  // The durable spool's figures (CONTRACT "Durable spool"): read when the metrics are rendered, from the spool's
+  // owner on the io_context thread. Without a source (no spool) the spool metrics are not shown.
+  struct spool_figures {
+    std::uint64_t bytes = 0;
+    std::uint64_t records = 0;
+    double oldest_age_seconds = 0;
+    std::uint64_t corrupt_records = 0;
+    std::uint64_t replayed = 0;
+  };
+  void set_spool_source(std::function<spool_figures()> source) { spool_source_ = std::move(source); }
+  // An event (or dead letter) not kept because the spool was full under when_full: drop_newest.
+  void spool_dropped(std::string_view connection);
+  [[nodiscard]] std::uint64_t spool_dropped_total() const noexcept { return spool_dropped_sum_; }
+
   // Read-back for tests, STATUS= lines and the demo summary.
   [[nodiscard]] std::uint64_t received_total() const noexcept { return received_sum_; }
   [[nodiscard]] std::uint64_t published_total() const noexcept { return published_sum_; }
@@ -134,6 +149,9 @@ class registry {
   std::uint64_t published_sum_ = 0;
   std::uint64_t dead_letter_sum_ = 0;
   std::uint64_t failed_sum_ = 0;
+  std::function<spool_figures()> spool_source_;
+  std::map<std::string, std::uint64_t, std::less<>> spool_dropped_;
+  std::uint64_t spool_dropped_sum_ = 0;
 };
 
 }  // namespace rtm::metrics
