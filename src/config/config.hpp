@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -47,6 +48,27 @@ struct kafka_config {
 
   [[nodiscard]] bool embedded() const noexcept { return brokers == "embedded"; }
   bool operator==(const kafka_config&) const = default;
+};
+
+// What an append does when the spool holds max_size: drop the new event (counted) and keep reading upstream, or stop
+// reading upstream until deliveries free a segment (the in-memory backpressure of a bridge without a spool).
+enum class spool_full_policy { drop_newest, block };
+
+// The durable spool (docs/CONTRACT.md, "spool"): with a path, every event is written to disk at receipt and sent to
+// Kafka from there. Sizes in bytes.
+struct spool_config {
+  spool_config();
+  std::string path;                // a directory turns the spool on; "" = off (null or absent in the file)
+  std::uint64_t max_size = 0;      // the disk it may use, whole segments; at least 2 x segment_size
+  std::uint64_t segment_size = 0;  // one preallocated file
+  std::uint64_t min_free = 0;      // no segment is preallocated that would leave less free space than this
+  duration fsync_interval{};       // the power-loss window; 0 = fdatasync after every write batch
+  duration checkpoint_interval{};  // how often the delivery low-water mark is persisted
+  std::size_t max_in_flight = 0;   // records handed to librdkafka beyond the low-water mark
+  spool_full_policy when_full{};
+
+  [[nodiscard]] bool enabled() const noexcept { return !path.empty(); }
+  bool operator==(const spool_config&) const = default;
 };
 
 enum class connection_kind { acme, slack };
@@ -122,6 +144,7 @@ struct log_config {
 struct config {
   std::string path;  // the file it was loaded from
   kafka_config kafka;
+  spool_config spool;
   std::vector<connection_config> connections;
   metrics_config metrics;
   log_config log;

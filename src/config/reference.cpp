@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/schema.hpp"
+#include "config/schema_values.hpp"
 #include "config/size.hpp"
 
 namespace rtm::config::schema {
@@ -60,13 +61,13 @@ std::string kinds_text(kind_set kinds) {
 }
 
 template <class T>
-constexpr const char* type_name() {
+constexpr const char* type_name(const key_spec& spec) {
   if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::optional<std::string>>) {
     return "string";
   } else if constexpr (std::is_same_v<T, duration>) {
     return "duration";
-  } else if constexpr (std::is_same_v<T, std::size_t>) {
-    return "size";
+  } else if constexpr (size_member<T>) {
+    return spec.count ? "integer" : "size";
   } else if constexpr (std::is_same_v<T, double>) {
     return "number";
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -81,20 +82,23 @@ constexpr const char* type_name() {
   }
 }
 
-// What the range says, in the key's unit.
+// What the range says, in the key's unit (a count's is the number itself).
 template <class T>
-std::string range_text(const bounds& r) {
+std::string range_text(const bounds& r, bool count) {
   if constexpr (std::is_same_v<T, duration>) {
     if (r.max == unbounded) {
       return r.min == 1 ? "> 0" : "at least " + format_duration(duration{r.min});
     }
-    return format_duration(duration{r.min}) + " to " + std::to_string(r.max) + "ms";
-  } else if constexpr (std::is_same_v<T, std::size_t>) {
-    return format_size(static_cast<std::uint64_t>(r.min)) + " to " + format_size(static_cast<std::uint64_t>(r.max));
-  } else {
-    return r.max == unbounded ? "at least " + std::to_string(r.min)
-                              : std::to_string(r.min) + " to " + std::to_string(r.max);
+    return format_duration(duration{r.min}) + " to " + format_duration(duration{r.max});
   }
+  if constexpr (size_member<T>) {
+    if (!count) {
+      const std::string min = format_size(static_cast<std::uint64_t>(r.min));
+      return r.max == unbounded ? "at least " + min : min + " to " + format_size(static_cast<std::uint64_t>(r.max));
+    }
+  }
+  return r.max == unbounded ? "at least " + std::to_string(r.min)
+                            : std::to_string(r.min) + " to " + std::to_string(r.max);
 }
 
 // What any value of the type may be, when the row says nothing narrower.
@@ -117,7 +121,7 @@ std::string allowed_text(const key_spec& spec) {
       text += (text.empty() ? "" : ", ") + code(c.name) + (c.help.empty() ? "" : " (" + std::string(c.help) + ")");
     }
   } else if (spec.range) {
-    text = range_text<T>(*spec.range);
+    text = range_text<T>(*spec.range, spec.count);
   } else {
     text = values_of_type<T>();
   }
@@ -162,7 +166,7 @@ class reference_writer {
 
   template <class T, class... Shown>
   void key(const T& /*member*/, const key_spec& spec, const Shown&... /*shown*/) {
-    rows_.push_back(row{spec, type_name<T>(), default_text(spec), allowed_text<T>(spec)});
+    rows_.push_back(row{spec, type_name<T>(spec), default_text(spec), allowed_text<T>(spec)});
   }
 
   template <class S>

@@ -87,6 +87,13 @@ std::optional<std::string> check_listen(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_spool_path(std::string_view text) {
+  if (text.empty()) {
+    return std::string("expected a directory, got \"\" (null or leaving the key out turns the spool off)");
+  }
+  return std::nullopt;
+}
+
 // Paths are appended as "{api_url}/{tier}/...": one slash, whatever the user wrote.
 std::string without_trailing_slashes(std::string_view text) {
   while (text.ends_with('/')) {
@@ -130,23 +137,56 @@ judged<duration> judge_duration(const key_spec& spec, std::string_view text) {
     return refusal{"must be at least " + format_duration(duration{spec.range->min}) + ", got " + std::string(text)};
   }
   if (spec.range && d.count() > spec.range->max) {
-    return refusal{"at most " + std::to_string(spec.range->max) + "ms" + std::string(spec.range_note)};
+    return refusal{"must be at most " + format_duration(duration{spec.range->max}) + std::string(spec.range_note) +
+                   ", got " + std::string(text)};
   }
   return d;
 }
 
-judged<std::size_t> judge_size(const key_spec& spec, std::string_view text) {
+namespace {
+
+// A count: digits only (a unit would say bytes).
+judged<std::uint64_t> judge_count(const key_spec& spec, std::string_view text) {
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc::invalid_argument || end != text.data() + text.size()) {
+    return refusal{"expected a whole number (no unit), got " + quoted(text)};
+  }
+  const bounds range = spec.range.value_or(bounds{0, unbounded});
+  if (ec == std::errc::result_out_of_range || n < static_cast<std::uint64_t>(range.min) ||
+      n > static_cast<std::uint64_t>(range.max)) {
+    return refusal{"expected from " + std::to_string(range.min) + " to " + std::to_string(range.max) + ", got " +
+                   std::string(text)};
+  }
+  return n;
+}
+
+}  // namespace
+
+judged<std::uint64_t> judge_size(const key_spec& spec, std::string_view text) {
+  if (spec.count) {
+    return judge_count(spec, text);
+  }
   size_result parsed = parse_size(text);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     return refusal{std::move(*error)};
   }
   const std::uint64_t bytes = std::get<std::uint64_t>(parsed);
-  if (spec.range &&
-      (bytes < static_cast<std::uint64_t>(spec.range->min) || bytes > static_cast<std::uint64_t>(spec.range->max))) {
-    return refusal{"expected from " + format_size(static_cast<std::uint64_t>(spec.range->min)) + " to " +
-                   format_size(static_cast<std::uint64_t>(spec.range->max)) + ", got " + quoted(text)};
+  if (!spec.range) {
+    return bytes;
   }
-  return static_cast<std::size_t>(bytes);
+  const auto min = static_cast<std::uint64_t>(spec.range->min);
+  if (spec.range->max == unbounded) {
+    if (bytes < min) {
+      return refusal{"expected at least " + format_size(min) + ", got " + quoted(text)};
+    }
+    return bytes;
+  }
+  const auto max = static_cast<std::uint64_t>(spec.range->max);
+  if (bytes < min || bytes > max) {
+    return refusal{"expected from " + format_size(min) + " to " + format_size(max) + ", got " + quoted(text)};
+  }
+  return bytes;
 }
 
 judged<double> judge_fraction(const key_spec& spec, std::string_view text) {
@@ -216,9 +256,6 @@ bool parse_value(std::string_view text, const key_spec& spec, std::optional<std:
 bool parse_value(std::string_view text, const key_spec& spec, duration& out) {
   return take(judge_duration(spec, text), out);
 }
-bool parse_value(std::string_view text, const key_spec& spec, std::size_t& out) {
-  return take(judge_size(spec, text), out);
-}
 bool parse_value(std::string_view text, const key_spec& spec, double& out) {
   return take(judge_fraction(spec, text), out);
 }
@@ -281,6 +318,9 @@ void apply_defaults(S& section) {
 namespace rtm::config {
 
 kafka_config::kafka_config() {
+  schema::apply_defaults(*this);
+}
+spool_config::spool_config() {
   schema::apply_defaults(*this);
 }
 reconnect_policy::reconnect_policy() {

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "config/duration.hpp"
+#include "config/size.hpp"
 #include "config/validate.hpp"
 
 // The config file's schema: every key declared once, as one row of its section's table. A row names the key and
@@ -60,8 +61,12 @@ inline constexpr std::array level_choices{choice{"trace", log_level::trace}, cho
                                           choice{"error", log_level::error}};
 inline constexpr std::array format_choices{choice{"text", log_format::text, "journald-friendly"},
                                            choice{"json", log_format::json}};
+inline constexpr std::array when_full_choices{
+    choice{"drop_newest", spool_full_policy::drop_newest, "keep reading upstream, count what is dropped"},
+    choice{"block", spool_full_policy::block, "stop reading upstream"}};
 
-// Inclusive, in the key's unit: milliseconds for durations, bytes for sizes, the number itself for fractions.
+// Inclusive, in the key's unit: milliseconds for durations, bytes for sizes, the number itself for fractions and
+// counts.
 struct bounds {
   std::int64_t min = 0;
   std::int64_t max = 0;
@@ -90,8 +95,9 @@ struct key_spec {
   std::string_view def{};             // the default as written in the file; empty: no default
   std::string_view unset{};           // without a default: what leaving the key out means
   bool nullable = false;              // null is the same as leaving the key out
-  std::optional<bounds> range{};      // durations, sizes, fractions
+  std::optional<bounds> range{};      // durations, sizes, fractions, counts
   std::string_view range_note{};      // appended to the "at most" message
+  bool count = false;                 // a std::size_t that counts items: a plain whole number, not bytes
   std::span<const choice> choices{};  // choice keys: the allowed values, in the order messages list them
   std::string_view choices_note{};    // appended to the "expected A or B" message
   text_check check = nullptr;         // strings, and each string of a list
@@ -124,6 +130,7 @@ struct key_spec {
 [[nodiscard]] std::optional<std::string> check_team_id(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_ca_file_path(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_listen(std::string_view text);
+[[nodiscard]] std::optional<std::string> check_spool_path(std::string_view text);
 [[nodiscard]] std::string without_trailing_slashes(std::string_view text);
 [[nodiscard]] std::string with_trailing_slash(std::string_view text);
 
@@ -201,6 +208,67 @@ void visit(V& v, K& k) {
                              .label = "shutdown timeout",
                              .summary = in_summary::joined,
                              .help = "How long a stop waits for outstanding deliveries"});
+}
+
+template <class V, object_of<spool_config> S>
+void visit(V& v, S& s) {
+  constexpr std::int64_t mib = std::int64_t{1} << 20;
+  v.key(s.path,
+        {.name = "path",
+         .unset = "no spool (events wait in memory for Kafka)",
+         .nullable = true,
+         .check = check_spool_path,
+         .allowed = "a directory, created if missing; a relative path is relative to the working directory (/ under "
+                    "systemd); one process per directory",
+         .summary = in_summary::value_only,
+         .example = in_example::shows_other_value,
+         .help = "Turns the spool on: every event is written there at receipt and sent to Kafka from it, so a crash, "
+                 "a restart or a Kafka outage loses nothing written"},
+        [&s] {
+          return s.enabled() ? s.path + ", max size " + format_size(s.max_size) + ", when full " +
+                                   std::string(choice_name(when_full_choices, static_cast<int>(s.when_full)))
+                             : std::string("off (events wait in memory for Kafka)");
+        });
+  v.key(s.max_size, {.name = "max_size",
+                     .def = "8GiB",
+                     .range = bounds{16 * mib, unbounded},
+                     .allowed = "at least 2 x segment_size",
+                     .summary = in_summary::hidden,
+                     .help = "The disk the spool may use, in whole segments; when it is full, when_full applies"});
+  v.key(s.segment_size, {.name = "segment_size",
+                         .def = "64MiB",
+                         .range = bounds{8 * mib, 1024 * mib},
+                         .summary = in_summary::hidden,
+                         .help = "The size of one segment file (preallocated)"});
+  v.key(s.min_free,
+        {.name = "min_free",
+         .def = "1GiB",
+         .allowed = "any size; 0: no reserve",
+         .summary = in_summary::hidden,
+         .help = "A segment that would leave less free space than this on the file system is not preallocated"});
+  v.key(s.fsync_interval, {.name = "fsync_interval",
+                           .def = "200ms",
+                           .range = bounds{0, unbounded},
+                           .allowed = "0: fdatasync after every write batch",
+                           .summary = in_summary::hidden,
+                           .help = "The power-loss window: how long a written event may wait for fdatasync"});
+  v.key(s.checkpoint_interval,
+        {.name = "checkpoint_interval",
+         .def = "100ms",
+         .range = bounds{10, 10'000},
+         .summary = in_summary::hidden,
+         .help = "How often the delivery low-water mark is persisted (bounds what is sent again after a crash)"});
+  v.key(s.max_in_flight, {.name = "max_in_flight",
+                          .def = "20000",
+                          .range = bounds{1, 1'000'000},
+                          .count = true,
+                          .summary = in_summary::hidden,
+                          .help = "Records handed to librdkafka beyond the low-water mark"});
+  v.key(s.when_full, {.name = "when_full",
+                      .def = "drop_newest",
+                      .choices = when_full_choices,
+                      .summary = in_summary::hidden,
+                      .help = "What a new event meets while the spool holds max_size"});
 }
 
 template <class V, object_of<route> R>
@@ -386,6 +454,9 @@ void visit(V& v, C& c) {
                       .required_for = every_kind,
                       .summary_block = true,
                       .help = "The Kafka producer: brokers, topics and librdkafka properties"});
+  v.section(c.spool, {.name = "spool",
+                      .help = "The durable spool: events on disk from receipt until Kafka confirms them; off unless "
+                              "path is set"});
   v.list(c.connections, {.name = "connections",
                          .required_for = every_kind,
                          .what = "a list of connections",
@@ -397,7 +468,7 @@ void visit(V& v, C& c) {
   v.section(c.log, {.name = "log", .help = "Logging to stderr (journald under systemd)"});
 }
 
-// What the top level is called in problems: "a map at the top level (kafka, connections, metrics, log)".
+// What the top level is called in problems: "a map at the top level (kafka, spool, connections, metrics, log)".
 inline constexpr std::string_view top_level_what = "a map at the top level";
 
 // "a, b, c": the names of a section's keys in table order, each once (for "expected a map (a, b, c)").

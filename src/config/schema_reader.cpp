@@ -95,6 +95,7 @@ class schema_reader {
     const std::string what = std::string(schema::top_level_what) + " (" + schema::key_names(cfg).text() + ")";
     read_section(root, cfg, what, map_reader::null_is::error);
     check_queue_holds_events(cfg.connections);
+    check_spool_delivery_timeout(cfg);
   }
   [[nodiscard]] bool has_inline_secret() const noexcept { return inline_secret_; }
 
@@ -218,9 +219,10 @@ class schema_reader {
     }
     return store(f, schema::judge_duration(spec, f.node.Scalar()), out);
   }
-  bool read_value(const field& f, const key_spec& spec, std::size_t& out) {
+  template <schema::size_member T>
+  bool read_value(const field& f, const key_spec& spec, T& out) {
     const std::optional<std::string> s = read_string(out_, f);
-    return s && store(f, schema::judge_size(spec, *s), out);
+    return s && store(f, schema::judge_size_as<T>(spec, *s), out);
   }
   bool read_value(const field& f, const key_spec& spec, double& out) {
     if (!f.node.IsScalar()) {
@@ -258,10 +260,13 @@ class schema_reader {
   // Rules between the keys of one section, once they are read. Sections without any: nothing to check.
   template <class S>
   void check_section(S& /*object*/, const section_frame& /*fr*/) {}
+  void check_section(kafka_config& k, const section_frame& fr);
+  void check_section(spool_config& s, const section_frame& fr);
   void check_section(reconnect_policy& r, const section_frame& fr);
   void check_section(size_limits& l, const section_frame& fr);
   void check_section(connection_config& c, const section_frame& fr);
   void check_queue_holds_events(const std::vector<connection_config>& connections);
+  void check_spool_delivery_timeout(const config& cfg);
 
   problem_list& out_;
   std::vector<section_frame*> frames_;  // the sections being read, innermost last
@@ -272,6 +277,9 @@ class schema_reader {
   std::optional<field> queue_kbytes_field_;
   std::size_t queue_kbytes_ = 0;
   std::size_t message_max_bytes_ = 0;
+  // Where kafka.delivery_timeout and spool.path were given (and accepted): a spool refuses a delivery timeout.
+  std::optional<field> delivery_timeout_field_;
+  std::optional<field> spool_path_field_;
 };
 
 // nullptr when the row is not for this connection's kind (judged at the end of the section); else the key's entry.
@@ -450,6 +458,27 @@ void schema_reader::properties(std::vector<std::pair<std::string, std::string>>&
   message_max_bytes_ = read_number("message.max.bytes");
 }
 
+void schema_reader::check_section(kafka_config& k, const section_frame& fr) {
+  if (const field* timeout = fr.accepted(&k.delivery_timeout)) {
+    delivery_timeout_field_ = *timeout;
+  }
+}
+
+// The spool writes into one segment while the oldest still waits for Kafka: fewer than two leave no room to write.
+// Only a given max_size can be too small: the default (8GiB) holds two of the largest segment_size (1GiB).
+void schema_reader::check_section(spool_config& s, const section_frame& fr) {
+  if (const field* path = fr.accepted(&s.path)) {
+    spool_path_field_ = *path;
+  }
+  const field* max = fr.accepted(&s.max_size);
+  if (max == nullptr || !fr.ok(&s.segment_size) || s.max_size / 2 >= s.segment_size) {
+    return;
+  }
+  out_.add(max->mark, max->path,
+           "must be at least 2 x segment_size (" + format_size(s.segment_size) +
+               "): one segment is written while another waits for Kafka; got " + format_size(s.max_size));
+}
+
 void schema_reader::check_section(reconnect_policy& r, const section_frame& fr) {
   if (!fr.ok(&r.initial_delay) || !fr.ok(&r.max_delay) || r.max_delay >= r.initial_delay) {
     return;
@@ -530,6 +559,20 @@ void schema_reader::check_queue_holds_events(const std::vector<connection_config
   if (auto error = check_queue_size(queue_kbytes_, message_max_bytes_, largest->limits.max_event_size, largest->name)) {
     out_.add(queue_kbytes_field_->mark, queue_kbytes_field_->path, *error);
   }
+}
+
+// librdkafka gives up on a record at message.timeout.ms and reports it failed; the spool could only send it again
+// behind records of its team that were sent after it, breaking the per-team order.
+void schema_reader::check_spool_delivery_timeout(const config& cfg) {
+  if (!cfg.spool.enabled() || cfg.kafka.delivery_timeout.count() == 0 || !delivery_timeout_field_) {
+    return;
+  }
+  const std::string spool_at =
+      spool_path_field_ ? " (spool.path at line " + std::to_string(line_of(*spool_path_field_)) + ")" : "";
+  out_.add(delivery_timeout_field_->mark, delivery_timeout_field_->path,
+           "must be 0 while the spool is on" + spool_at +
+               ": librdkafka gives up on a record at this timeout, and sending it again from the spool would put it "
+               "behind later events of its team; set delivery_timeout: 0, or turn the spool off (spool.path: null)");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "config/kafka_properties.hpp"
 #include "config/loader.hpp"
 #include "config/schema.hpp"
+#include "config/schema_values.hpp"
 #include "config/size.hpp"
 #include "upstream/socketio/acme_events.hpp"
 
@@ -66,8 +67,9 @@ std::string show(const std::optional<std::string>& value, const key_spec& spec) 
 std::string show(duration value, const key_spec& /*spec*/) {
   return format_duration(value);
 }
-std::string show(std::size_t value, const key_spec& /*spec*/) {
-  return format_size(value);
+template <schema::size_member T>
+std::string show(T value, const key_spec& spec) {
+  return spec.count ? std::to_string(value) : format_size(value);
 }
 std::string show(double value, const key_spec& /*spec*/) {
   std::ostringstream out;

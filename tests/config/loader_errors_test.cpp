@@ -364,7 +364,7 @@ std::vector<bad_file> metrics_log_and_file_shape() {
       {"a YAML syntax error inside a flow map", "kafka: {brokers: a: b}\n", {{"", 1, "YAML syntax error: "}}},
       {"a top level that is a list",
        "- kafka\n- connections\n",
-       {{"", 1, "expected a map at the top level (kafka, connections, metrics, log), got a list"}}},
+       {{"", 1, "expected a map at the top level (kafka, spool, connections, metrics, log), got a list"}}},
       {"a top level that is a string", "just a string\n", {{"", 1, "got \"just a string\""}}},
       {"missing top-level sections",
        "log: {level: info}\n",
@@ -372,6 +372,86 @@ std::vector<bad_file> metrics_log_and_file_shape() {
       {"two YAML documents in one file",
        acme_file("---\nlog: {level: debug}\n"),
        {{"", 9, "the file holds 2 YAML documents ('---'): expected one"}}},
+  };
+}
+
+// The spool section from line 8 (after a valid seven-line file): "spool:" at line 8, its keys from line 9.
+std::string spool_file(const std::string& keys) {
+  return acme_file("spool:\n" + keys);
+}
+
+std::vector<bad_file> spool_section() {
+  return {
+      {"unknown key under spool, with a did-you-mean hint",
+       spool_file("  path: /var/lib/rtm-bridge/spool\n  max_in_flights: 100\n"),
+       {{"spool.max_in_flights", 10,
+         "did you mean \"max_in_flight\"? (expected one of: path, max_size, segment_size, min_free, fsync_interval, "
+         "checkpoint_interval, max_in_flight, when_full)"}}},
+      {"spool given as a path instead of a map",
+       acme_file("spool: /var/lib/rtm-bridge/spool\n"),
+       {{"spool", 8, "expected a map (path, max_size, segment_size, min_free, "}}},
+      {"an empty path",
+       spool_file("  path: \"\"\n"),
+       {{"spool.path", 9, "expected a directory, got \"\" (null or leaving the key out turns the spool off)"}}},
+      {"a path that is a list", spool_file("  path: [a, b]\n"), {{"spool.path", 9, "expected a string, got a list"}}},
+      {"segment_size below 8MiB",
+       spool_file("  segment_size: 4MiB\n"),
+       {{"spool.segment_size", 9, "expected from 8MiB to 1GiB, got \"4MiB\""}}},
+      {"segment_size above 1GiB",
+       spool_file("  segment_size: 2GiB\n"),
+       {{"spool.segment_size", 9, "expected from 8MiB to 1GiB, got \"2GiB\""}}},
+      {"max_size below the smallest two segments, and not a size",
+       spool_file("  max_size: 10MiB\n  min_free: lots\n"),
+       {{"spool.max_size", 9, "expected at least 16MiB, got \"10MiB\""}, {"spool.min_free", 10, "expected a size"}}},
+      {"max_size below 2 x segment_size",
+       spool_file("  path: /var/lib/rtm-bridge/spool\n  max_size: 100MiB\n  segment_size: 64MiB\n"),
+       {{"spool.max_size", 10,
+         "must be at least 2 x segment_size (64MiB): one segment is written while another waits for Kafka; got "
+         "100MiB"}}},
+      {"max_size below 2 x the default segment_size",
+       spool_file("  max_size: 127MiB\n"),
+       {{"spool.max_size", 9, "must be at least 2 x segment_size (64MiB)"}}},
+      {"negative sizes and durations",
+       spool_file("  min_free: -1GiB\n  fsync_interval: -200ms\n"),
+       {{"spool.min_free", 9, "must not be negative"}, {"spool.fsync_interval", 10, "must not be negative"}}},
+      {"checkpoint_interval below 10ms",
+       spool_file("  checkpoint_interval: 5ms\n"),
+       {{"spool.checkpoint_interval", 9, "must be at least 10ms, got 5ms"}}},
+      {"checkpoint_interval above 10s, and a fraction",
+       spool_file("  checkpoint_interval: 11s\n  fsync_interval: 1.5s\n"),
+       {{"spool.checkpoint_interval", 9, "must be at most 10s, got 11s"},
+        {"spool.fsync_interval", 10, "whole number"}}},
+      {"checkpoint_interval 0 needs a unit and is below the range anyway",
+       spool_file("  checkpoint_interval: 0\n"),
+       {{"spool.checkpoint_interval", 9, "expected a duration with a unit"}}},
+      {"max_in_flight 0",
+       spool_file("  max_in_flight: 0\n"),
+       {{"spool.max_in_flight", 9, "expected from 1 to 1000000, got 0"}}},
+      {"max_in_flight above 1000000",
+       spool_file("  max_in_flight: 1000001\n"),
+       {{"spool.max_in_flight", 9, "expected from 1 to 1000000, got 1000001"}}},
+      {"max_in_flight beyond 64 bits",
+       spool_file("  max_in_flight: 99999999999999999999999\n"),
+       {{"spool.max_in_flight", 9, "expected from 1 to 1000000, got 99999999999999999999999"}}},
+      {"max_in_flight is a count: no unit",
+       spool_file("  max_in_flight: 20KiB\n"),
+       {{"spool.max_in_flight", 9, "expected a whole number (no unit), got \"20KiB\""}}},
+      {"max_in_flight negative",
+       spool_file("  max_in_flight: -5\n"),
+       {{"spool.max_in_flight", 9, "expected a whole number (no unit), got \"-5\""}}},
+      {"max_in_flight a fraction",
+       spool_file("  max_in_flight: 2.5\n"),
+       {{"spool.max_in_flight", 9, "expected a whole number (no unit), got \"2.5\""}}},
+      {"when_full with a value it does not take",
+       spool_file("  when_full: drop_oldest\n"),
+       {{"spool.when_full", 9, "expected drop_newest or block, got \"drop_oldest\""}}},
+      // The kafka key is the one blamed: it is what a spool cannot work with.
+      {"a delivery timeout with a spool",
+       kafka_file("  delivery_timeout: 5m\n", "spool:\n  path: /var/lib/rtm-bridge/spool\n"),
+       {{"kafka.delivery_timeout", 3,
+         "must be 0 while the spool is on (spool.path at line 10): librdkafka gives up on a record at this timeout, "
+         "and sending it again from the spool would put it behind later events of its team; set delivery_timeout: "
+         "0, or turn the spool off (spool.path: null)"}}},
   };
 }
 
@@ -442,6 +522,9 @@ TEST_CASE("bad files: topics, secrets and kafka.properties") {
 }
 TEST_CASE("bad files: metrics, log and the shape of the file") {
   check_table(metrics_log_and_file_shape());
+}
+TEST_CASE("bad files: the spool section") {
+  check_table(spool_section());
 }
 
 TEST_CASE("delivery_timeout up to librdkafka's 32-bit limit loads") {

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -72,6 +73,17 @@ connections:
   CHECK(cfg.metrics == metrics_config{});
   CHECK(cfg.metrics.listen == "127.0.0.1:9464");
   CHECK(cfg.log == log_config{});
+  // No spool unless a path is given; the defaults of the contract all the same.
+  CHECK(cfg.spool == spool_config{});
+  CHECK_FALSE(cfg.spool.enabled());
+  CHECK(cfg.spool.path.empty());
+  CHECK(cfg.spool.max_size == std::uint64_t{8} << 30);
+  CHECK(cfg.spool.segment_size == std::uint64_t{64} << 20);
+  CHECK(cfg.spool.min_free == std::uint64_t{1} << 30);
+  CHECK(cfg.spool.fsync_interval == 200ms);
+  CHECK(cfg.spool.checkpoint_interval == 100ms);
+  CHECK(cfg.spool.max_in_flight == 20000);
+  CHECK(cfg.spool.when_full == spool_full_policy::drop_newest);
 
   REQUIRE(cfg.connections.size() == 2);
   const connection_config& a = cfg.connections[0];
@@ -188,6 +200,61 @@ log:
   CHECK(cfg.log.format == log_format::json);
 }
 
+TEST_CASE("every spool key is read; a null path or an empty section is no spool") {
+  const std::string connections = R"(connections:
+  - name: a1
+    kind: acme
+    identifier: {value: i1}
+    key: {value: k1}
+)";
+  const config cfg = load(R"(kafka:
+  brokers: embedded
+  delivery_timeout: 0
+spool:
+  path: /var/lib/rtm-bridge/spool
+  max_size: 20GiB
+  segment_size: 1GiB
+  min_free: 0
+  fsync_interval: 0
+  checkpoint_interval: 10s
+  max_in_flight: 1000000
+  when_full: block
+)" + connections);
+  const spool_config& s = cfg.spool;
+  CHECK(s.enabled());
+  CHECK(s.path == "/var/lib/rtm-bridge/spool");
+  CHECK(s.max_size == std::uint64_t{20} << 30);  // above 4 GiB: 64-bit
+  CHECK(s.segment_size == std::uint64_t{1} << 30);
+  CHECK(s.min_free == 0);
+  CHECK(s.fsync_interval == 0ms);  // fdatasync after every write batch
+  CHECK(s.checkpoint_interval == 10s);
+  CHECK(s.max_in_flight == 1000000);
+  CHECK(s.when_full == spool_full_policy::block);
+
+  // The smallest of each range, and max_size exactly 2 x segment_size; a relative path is kept as written (it is
+  // relative to the working directory, like tls.ca_file and secret files).
+  const config low = load(
+      "kafka: {brokers: embedded}\nspool:\n  path: spool-dir\n  max_size: 16MiB\n"
+      "  segment_size: 8MiB\n  checkpoint_interval: 10ms\n  max_in_flight: 1\n" +
+      connections);
+  CHECK(low.spool.path == "spool-dir");
+  CHECK(low.spool.max_size == std::uint64_t{16} << 20);
+  CHECK(low.spool.segment_size == std::uint64_t{8} << 20);
+  CHECK(low.spool.checkpoint_interval == 10ms);
+  CHECK(low.spool.max_in_flight == 1);
+
+  // Off: no spool section, `spool:` with nothing under it, or `path: null` (other keys may stay set, and then a
+  // delivery timeout is fine).
+  for (const std::string& spool : {std::string(), std::string("spool:\n"), std::string("spool: {}\n"),
+                                   std::string("spool:\n  path: null\n  when_full: block\n")}) {
+    INFO(spool);
+    const config off = load("kafka:\n  brokers: embedded\n  delivery_timeout: 5m\n" + spool + connections);
+    CHECK_FALSE(off.spool.enabled());
+    CHECK(off.spool.path.empty());
+    CHECK(off.kafka.delivery_timeout == 5min);
+  }
+}
+
 TEST_CASE("acme url \"\" means discovery; metrics.listen \"\" disables; delivery_timeout 0 means never") {
   const config cfg = load(R"(kafka:
   brokers: "localhost:9092"
@@ -290,6 +357,11 @@ TEST_CASE("the shipped example file loads") {
   CHECK(cfg.connections[1].url == default_slack_url);
   CHECK(cfg.metrics == metrics_config{});
   CHECK(cfg.log == log_config{});
+  // The one key it sets on purpose: the spool where the unit's StateDirectory= is (the contract's path).
+  CHECK(cfg.spool.path == "/var/lib/rtm-bridge/spool");
+  spool_config spool_defaults;
+  spool_defaults.path = cfg.spool.path;
+  CHECK(cfg.spool == spool_defaults);
 }
 
 TEST_CASE("summary() shows the setup and masks every secret") {
@@ -358,6 +430,7 @@ connections:
         std::string::npos);
   CHECK(text.find("metrics: listen 127.0.0.1:9464") != std::string::npos);
   CHECK(text.find("log: level info, format text") != std::string::npos);
+  CHECK(text.find("\nspool: off (events wait in memory for Kafka)\n") != std::string::npos);
 
   kafka_config embedded;
   embedded.brokers = "embedded";
@@ -367,6 +440,14 @@ connections:
   const std::string text2 = summary(other);
   CHECK(text2.find("brokers: embedded (in-process mock cluster, demo/tests only)") != std::string::npos);
   CHECK(text2.find("metrics: disabled") != std::string::npos);
+
+  // A spool: one line, with what an operator sizes the disk by and what happens when it is full.
+  config spooled = other;
+  spooled.spool.path = "/var/lib/rtm-bridge/spool";
+  spooled.spool.max_size = std::uint64_t{20} << 30;
+  spooled.spool.when_full = spool_full_policy::block;
+  const std::string text3 = summary(spooled);
+  CHECK(text3.find("\nspool: /var/lib/rtm-bridge/spool, max size 20GiB, when full block\n") != std::string::npos);
 }
 
 TEST_CASE("to_string for kinds and tiers") {

@@ -192,6 +192,45 @@ TEST_CASE("the example check notices a missing key, another default and a missin
       "connections: no item of kind slack"));
   CHECK(has(check_example(replaced(example, "    team_id: null             # slack", "    team_id: T1 # slack")),
             "connections[1].team_id: shows \"T1\", but the key has no default"));
+  CHECK(has(check_example(replaced(example, "  segment_size: 64MiB", "  segment_size: 32MiB")),
+            "spool.segment_size: shows \"32MiB\", the table's default is 64MiB"));
+  CHECK(has(check_example(replaced(example, "  when_full: drop_newest", "  # when_full: drop_newest")),
+            "spool.when_full: missing from the example"));
+}
+
+namespace {
+
+// The rows of one section that the example shows with another value than their default, on purpose.
+class shown_otherwise {
+ public:
+  std::vector<std::string> names;
+  template <class T, class... Shown>
+  void key(const T& /*member*/, const key_spec& spec, const Shown&... /*shown*/) {
+    if (spec.example == in_example::shows_other_value) {
+      names.emplace_back(spec.name);
+    }
+  }
+  template <class S>
+  void section(const S& /*member*/, const key_spec& /*spec*/) {}
+  template <class T, class... Shown>
+  void list(const T& /*items*/, const key_spec& /*spec*/, const Shown&... /*shown*/) {}
+  template <class Values, class Secrets>
+  void properties(const Values& /*values*/, const Secrets& /*secrets*/, const key_spec& /*spec*/) {}
+};
+
+}  // namespace
+
+// The contract: "the example config puts the spool at /var/lib/rtm-bridge/spool" (the unit's StateDirectory=), while
+// the default is no spool. That one key is marked in its row; every other spool key shows its default.
+TEST_CASE("the example turns the spool on at /var/lib/rtm-bridge/spool, its one deviation from the spool defaults") {
+  const YAML::Node example = YAML::Load(example_text());
+  REQUIRE(example["spool"]["path"].IsScalar());
+  CHECK(example["spool"]["path"].Scalar() == "/var/lib/rtm-bridge/spool");
+  shown_otherwise rows;
+  const spool_config prototype;
+  schema::visit(rows, prototype);
+  CHECK(rows.names == std::vector<std::string>{"path"});
+  CHECK_FALSE(prototype.enabled());  // the default: off
 }
 
 TEST_CASE("docs/config.md is what the schema tables generate") {
@@ -204,7 +243,7 @@ TEST_CASE("docs/config.md is what the schema tables generate") {
   }
   // Every key of the tables is in it.
   for (const char* key : {"`brokers`", "`dead_letter_topic`", "`initial_delay`", "`max_event_size`", "`ca_file`",
-                          "`listen`", "`format`", "`match`", "`team_id`"}) {
+                          "`listen`", "`format`", "`match`", "`team_id`", "`spool`", "`segment_size`", "`when_full`"}) {
     CHECK_MESSAGE(generated.find(key) != std::string::npos, key);
   }
 }

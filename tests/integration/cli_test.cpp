@@ -132,6 +132,38 @@ connections:
   CHECK(r.err.find("connections[0].reconnect.initial_delay") != std::string::npos);
 }
 
+TEST_CASE("--check-config shows the spool on one line, and refuses a spool with a delivery timeout (78)") {
+  rtm::test::temp_dir dir;
+  const std::string spool = dir.file("spool");
+  const std::string connection = R"(connections:
+  - name: acme-main
+    kind: acme
+    url: "ws://127.0.0.1:1/"
+    identifier: {value: id}
+    key: {value: key}
+)";
+  const auto off = run(
+      {"--check-config", "--config", dir.write("off.yaml", "kafka:\n  brokers: \"127.0.0.1:9092\"\n" + connection)});
+  CHECK(off.code == 0);
+  CHECK_MESSAGE(off.out.find("\nspool: off (events wait in memory for Kafka)\n") != std::string::npos, off.out);
+
+  const auto on = run({"--check-config", "--config",
+                       dir.write("on.yaml", "kafka:\n  brokers: \"127.0.0.1:9092\"\nspool:\n  path: " + spool +
+                                                "\n  max_size: 1GiB\n  when_full: block\n" + connection)});
+  CHECK(on.code == 0);
+  CHECK_MESSAGE(on.out.find("\nspool: " + spool + ", max size 1GiB, when full block\n") != std::string::npos, on.out);
+
+  const auto refused_path = dir.write(
+      "refused.yaml",
+      "kafka:\n  brokers: \"127.0.0.1:9092\"\n  delivery_timeout: 5m\nspool:\n  path: " + spool + "\n" + connection);
+  const auto refused = run({"--check-config", "--config", refused_path});
+  CHECK(refused.code == 78);
+  CHECK_MESSAGE(refused.err.find(refused_path + ":3:21: kafka.delivery_timeout: must be 0 while the spool is on "
+                                                "(spool.path at line 5)") != std::string::npos,
+                refused.err);
+  CHECK(run({"--config", refused_path}).code == 78);  // the daemon refuses it the same way
+}
+
 TEST_CASE("a missing config file exits 78 naming the file, with or without --check-config") {
   const auto r = run({"--config", "/nonexistent/rtm-bridge.yaml"});
   CHECK(r.code == 78);
