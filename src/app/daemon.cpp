@@ -18,6 +18,7 @@
 #include "config/loader.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/publisher.hpp"
+#include "spool/directory_lock.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/registry.hpp"
 #include "upstream/connection.hpp"
@@ -73,9 +74,16 @@ class daemon {
       embedded_ = std::make_unique<kafka::embedded_cluster>();
       bootstrap = embedded_->bootstrap_servers();
     }
-    publisher_ = std::make_unique<kafka::publisher>(io_, cfg_.kafka, metrics_, bootstrap);
+    try {
+      publisher_ = std::make_unique<kafka::publisher>(io_, cfg_.kafka, metrics_, bootstrap, publisher_tuning(cfg_));
+    } catch (const spool::directory_in_use& e) {
+      // A config problem in effect: two instances configured with one spool.path.
+      log::error("", e.what());
+      return exit_config;
+    }
     publisher_->set_backpressure_handler([this](bool paused) { on_backpressure(paused); });
     publisher_->set_fatal_handler([this](const std::string& why) { on_producer_fatal(why); });
+    publisher_->set_spool_failed_handler([this](const std::string& why) { on_spool_failed(why); });
     if (!cfg_.metrics.listen.empty()) {
       http_ =
           std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
@@ -255,6 +263,9 @@ class daemon {
         return;
       }
     }
+    if (!(next.spool == cfg_.spool)) {
+      log::warn("", "reload: spool settings changed; they take effect only after a restart (systemctl restart)");
+    }
     if (!(next.kafka == cfg_.kafka)) {
       log::warn("", "reload: kafka settings changed; they take effect only after a restart (systemctl restart)");
     }
@@ -264,8 +275,10 @@ class daemon {
     apply_log_config(next.log);
     const reload_counts counts = reconcile(next.connections);
     const auto kafka = cfg_.kafka;
+    const auto spool = cfg_.spool;
     cfg_ = std::move(next);
     cfg_.kafka = kafka;  // the producer keeps running on the settings it was built with
+    cfg_.spool = spool;  // and the spool on its directory
     log::info("", "reload done: ", counts.added, " added, ", counts.removed, " removed, ", counts.changed, " changed");
     notify_.ready();
   }
@@ -371,6 +384,29 @@ class daemon {
     }
   }
 
+  // The spool's settings from spool: (CONTRACT "Durable spool"); none without spool.path.
+  static kafka::publisher::tuning publisher_tuning(const config::config& cfg) {
+    kafka::publisher::tuning tune;
+    if (cfg.spool.enabled()) {
+      spool::options o;
+      o.path = cfg.spool.path;
+      o.max_size = cfg.spool.max_size;
+      o.segment_size = cfg.spool.segment_size;
+      o.min_free = cfg.spool.min_free;
+      o.fsync_interval = cfg.spool.fsync_interval;
+      o.checkpoint_interval = cfg.spool.checkpoint_interval;
+      o.max_in_flight = cfg.spool.max_in_flight;
+      o.block_when_full = cfg.spool.when_full == config::spool_full_policy::block;
+      tune.spool = o;
+    }
+    return tune;
+  }
+
+  void on_spool_failed(const std::string& why) {
+    log::error("", "spool failed: ", why, "; stopping (what the spool holds is sent after the next start)");
+    begin_stop(exit_failure);
+  }
+
   void on_producer_fatal(const std::string& why) {
     log::error("", "Kafka producer failed for good: ", why, "; stopping");
     begin_stop(exit_unavailable);
@@ -424,7 +460,7 @@ class daemon {
     constexpr std::chrono::seconds exit_margin{10};
     notify_.extend_timeout(cfg_.kafka.shutdown_timeout + exit_margin);
     publisher_->drain(std::chrono::steady_clock::now() + cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
-      if (left > 0) {
+      if (left > 0 && publisher_->spool() == nullptr) {
         log::error("", left, " record(s) were not delivered before kafka.shutdown_timeout");
         if (exit_code_ == exit_ok) {
           exit_code_ = exit_failure;

@@ -52,7 +52,7 @@ publisher::publisher(boost::asio::io_context& io, const config::kafka_config& cf
                 {tune.fatal_limit, tune.fatal_window}, *this, *this, store_, stats_),
       published_(metrics),
       drain_timer_(io) {
-  recovery_.start();
+  // The spool first: a directory held by another process is refused before anything connects to Kafka.
   if (tune.spool) {
     store_.set_settle_listener(this);
     spool_ = std::make_unique<spool::spool>(io, *tune.spool, static_cast<spool::listener&>(*this));
@@ -60,6 +60,9 @@ publisher::publisher(boost::asio::io_context& io, const config::kafka_config& cf
     log::info("", "spool: ", tune.spool->path, ": ", r.segments, " segment(s), ", r.bytes, " bytes; sending from seq ",
               r.first_unconfirmed, ", appending from seq ", r.next_seq,
               r.truncated_bytes > 0 ? "; a torn tail of " + std::to_string(r.truncated_bytes) + " bytes was cut" : "");
+  }
+  recovery_.start();
+  if (spool_) {
     metrics_.set_spool_source([this] {
       const spool::spool::figures f = spool_->current();
       return metrics::registry::spool_figures{.bytes = f.bytes,
