@@ -120,6 +120,7 @@ recovery_report segment_log::open(std::uint64_t checkpoint_lwm) {
   }
   next_seq_ = next;
   read_min_ = std::max<std::uint64_t>(1, checkpoint_lwm);
+  last_returned_ = 0;
   // Reading starts in the segment that holds the lwm: the last one starting at or below it.
   read_segment_ = segments_.empty() ? next_seq_ : segments_.front().first_seq;
   for (const segment& s : segments_) {
@@ -379,12 +380,22 @@ segment_log::read_result segment_log::read_next(frame_view& out) {
       fail(ec, "cannot read the segment " + s->path);
       return read_result::failed;
     }
-    if (st == decode_status::ok) {
+    if (st == decode_status::ok && out.seq > last_returned_) {
       in_corrupt_region_ = false;
       if (out.seq < read_min_) {
         continue;  // confirmed before the restart
       }
+      last_returned_ = out.seq;
       return read_result::record;
+    }
+    if (st == decode_status::ok) {
+      // A valid frame out of sequence (only a damaged or foreign file has one): the window needs increasing
+      // sequence numbers, so it counts as corruption and is skipped.
+      if (!in_corrupt_region_) {
+        ++corrupt_;
+        in_corrupt_region_ = true;
+      }
+      continue;
     }
     // Corrupt bytes, or a frame cut short by the end of a sealed segment: count the region once and go on at the
     // next whole valid frame (or the segment's end). Reading never stops on corruption.

@@ -142,6 +142,7 @@ class segment_log {
   // confirmed before a restart, in a segment that also holds later ones).
   std::uint64_t read_segment_ = 0;
   std::uint64_t read_min_ = 0;
+  std::uint64_t last_returned_ = 0;       // the reader returns strictly increasing sequence numbers
   std::optional<segment_reader> reader_;  // over the read segment, from its start (created when first read)
   bool in_corrupt_region_ = false;
   std::uint64_t corrupt_ = 0;

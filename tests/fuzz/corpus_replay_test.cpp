@@ -71,3 +71,7 @@ TEST_CASE("fuzz corpus replay: envelope") {
 TEST_CASE("fuzz corpus replay: config_loader") {
   CHECK(replay("config_loader", rtm::fuzz::config_loader) >= 3);
 }
+
+TEST_CASE("fuzz corpus replay: spool_segment") {
+  CHECK(replay("spool_segment", rtm::fuzz::spool_segment) >= 4);
+}
