@@ -18,9 +18,9 @@
 #include "config/loader.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/publisher.hpp"
-#include "spool/directory_lock.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/registry.hpp"
+#include "spool/directory_lock.hpp"
 #include "upstream/connection.hpp"
 #include "util/log.hpp"
 

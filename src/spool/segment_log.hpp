@@ -88,6 +88,8 @@ class segment_log {
   [[nodiscard]] const std::error_code& error() const noexcept { return error_; }
   [[nodiscard]] const std::string& error_context() const noexcept { return error_context_; }
   [[nodiscard]] std::uint64_t next_seq() const noexcept { return next_seq_; }
+  // The file system refused to preallocate a segment (EOPNOTSUPP): a write may then meet ENOSPC, which is fatal.
+  [[nodiscard]] bool preallocation_unsupported() const noexcept { return warned_no_prealloc_; }
 
   // ---- reading --------------------------------------------------------------------------------------------------
   enum class read_result { record, end, failed };

@@ -1,6 +1,8 @@
 #include "spool/spool.hpp"
 
+#include <sys/vfs.h>
 #include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
@@ -10,6 +12,23 @@ namespace rtm::spool {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+// Copy-on-write file systems make preallocation a hint: a write into a "reserved" segment can still fail for lack of
+// space, and then the daemon stops instead of applying spool.when_full.
+void warn_about_file_system(const std::string& path) {
+  struct statfs st {};
+  if (::statfs(path.c_str(), &st) != 0) {
+    return;
+  }
+  constexpr auto btrfs = 0x9123683EL;
+  constexpr auto zfs = 0x2FC12FC1L;
+  const auto type = static_cast<long>(st.f_type);
+  if (type == btrfs || type == zfs) {
+    log::warn("", "spool: ", path, " is on ", type == btrfs ? "btrfs" : "ZFS",
+              ": copy-on-write makes segment preallocation a hint, so a full disk may fail a write (the daemon "
+              "stops) instead of applying spool.when_full; ext4 or xfs is recommended");
+  }
+}
 
 log_options log_options_of(const options& o) {
   return {.dir = o.path, .segment_size = o.segment_size, .max_size = o.max_size, .min_free = o.min_free};
@@ -44,6 +63,7 @@ spool::spool(boost::asio::io_context& io, options opts, listener& owner, file_sy
   }
   if (&fs_ == &real_file_system()) {
     lock_ = std::make_unique<directory_lock>(opts_.path);
+    warn_about_file_system(opts_.path);
   }
   if (const std::error_code ec = checkpoint_.open(fs_, opts_.path)) {
     throw std::runtime_error("spool: cannot read the checkpoint in " + opts_.path + ": " + ec.message());
@@ -67,6 +87,13 @@ spool::append_result spool::append(std::int64_t received_at_ns, std::string_view
   }
   switch (log_.append(received_at_ns, payload, seq)) {
     case segment_log::append_result::ok:
+      if (log_.preallocation_unsupported() && !warned_preallocation_) {
+        warned_preallocation_ = true;
+        log::warn("", "spool: the file system under ", opts_.path,
+                  " cannot preallocate segments (fallocate: not "
+                  "supported): a full disk then fails a write, which stops the daemon, instead of applying "
+                  "spool.when_full; use ext4 or xfs");
+      }
       schedule_flush();
       return append_result::ok;
     case segment_log::append_result::full:

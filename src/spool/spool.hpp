@@ -156,6 +156,7 @@ class spool {
   bool failed_ = false;
   bool closed_ = false;
   bool was_full_ = false;
+  bool warned_preallocation_ = false;
   std::uint64_t requested_lwm_ = 0;
   boost::asio::steady_timer checkpoint_timer_;
   boost::asio::steady_timer full_timer_;

@@ -36,7 +36,8 @@ void check_frame(const spool::frame_view& f, std::string_view raw) {
 }  // namespace
 
 void spool_segment(const std::uint8_t* data, std::size_t size) {
-  const std::string bytes(reinterpret_cast<const char*>(data), size);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+  const std::string bytes(reinterpret_cast<const char*>(data),
+                          size);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
 
   // The reader alone, with resync: bounded by the input's size.
   {

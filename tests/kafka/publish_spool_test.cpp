@@ -41,8 +41,10 @@ publisher::tuning with_spool(const temp_dir& dir, std::uint64_t segment = std::u
 // Everything the spool holds is confirmed: read through and settled.
 bool spool_drained(harness& h, std::chrono::milliseconds timeout) {
   return h.run_until(
-      [&h] { return h.pub->outstanding() == 0 && h.pub->waiting() == 0 && h.pub->spool()->at_end() &&
-                    h.pub->spool()->current().records == 0; },
+      [&h] {
+        return h.pub->outstanding() == 0 && h.pub->waiting() == 0 && h.pub->spool()->at_end() &&
+               h.pub->spool()->current().records == 0;
+      },
       timeout);
 }
 

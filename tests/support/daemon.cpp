@@ -25,7 +25,8 @@ std::string fixture::command(const std::string& json) {
   for (;;) {
     auto line = proc_->read_line(patience(20s));
     REQUIRE_MESSAGE(line.has_value(), "no answer to " << json);
-    if (line->rfind("OK", 0) == 0 || line->rfind("STATS", 0) == 0 || line->rfind("STREAM", 0) == 0 || line->rfind("ERROR", 0) == 0) {
+    if (line->rfind("OK", 0) == 0 || line->rfind("STATS", 0) == 0 || line->rfind("STREAM", 0) == 0 ||
+        line->rfind("ERROR", 0) == 0) {
       return *line;
     }
     events_.push_back(*line);
