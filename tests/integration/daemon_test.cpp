@@ -316,3 +316,24 @@ TEST_CASE("daemon: two SIGHUPs while an old socket is still closing: the latest 
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == 0);
 }
+
+TEST_CASE("daemon: a second instance on the same spool directory exits 78 naming the first one's PID") {
+  rtm::kafka::embedded_cluster cluster;
+  auto upstream = acme_upstream();
+  rtm::test::temp_dir dir;
+  const std::string config =
+      "kafka:\n  brokers: \"" + cluster.bootstrap_servers() + "\"\n  shutdown_timeout: 5s\nspool:\n  path: \"" +
+      dir.file("spool") + "\"\nconnections:\n" + acme_connection("acme-main", upstream.port(), "acme-id", "ACME_KEY") +
+      "metrics:\n  listen: \"\"\n";
+  daemon_process first(dir, config, {{"ACME_KEY", "acme-K3y-5ecret-77"}});
+  REQUIRE_MESSAGE(first.log_has("spool: " + dir.file("spool"), 30s), first.log());
+  rtm::test::temp_dir other;
+  daemon_process second(other, config, {{"ACME_KEY", "acme-K3y-5ecret-77"}});
+  const std::optional<int> code = second.wait(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 78);
+  CHECK(second.log().find("is in use by another rtm-bridge process (PID " + std::to_string(first.pid()) + ")") !=
+        std::string::npos);
+  first.signal(SIGTERM);
+  CHECK(first.wait(30s) == std::optional<int>(0));
+}
