@@ -74,6 +74,7 @@ void dead_letters::fail(record& r, rd_kafka_resp_err_t err, std::string_view det
     build_failed_delivery_record(dl, r, topic_, reason, detail, std::min(max_value, max_value_));
     // The spool's commit point passes `r` once its dead letter is delivered, not when `r` is settled below.
     dl.spool_seq = std::exchange(r.spool_seq, 0);
+    dl.ack = std::exchange(r.ack, {});  // acknowledged once the dead letter is in Kafka
   });
   ++stats_.accepted;
   metrics_.event_failed(connection, reason);

@@ -124,9 +124,11 @@ void publisher::on_event(const pipeline::event& ev) noexcept {
     const std::string& topic = router_.resolve(ev);
     const auto build = [&](record& r) { build_event_record(r, ev, topic, next_event_sequence(), id_scratch_); };
     if (spool_) {
-      spool_accept(ev.connection, ev.received_at, build);
+      if (spool_accept(ev.connection, ev.received_at, build) && ev.ack.wanted()) {
+        spool_acks_.push_back(ev.ack);  // told once written: on_spool_written()
+      }
     } else {
-      store_.append(build);
+      store_.append(build).ack = ev.ack;
     }
     ++stats_.accepted;
   });
@@ -146,7 +148,7 @@ void publisher::on_dead_letter(const pipeline::dead_letter& dl) noexcept {
 // ---- the spool ----------------------------------------------------------------------------------------------------
 
 template <typename Build>
-void publisher::spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
+bool publisher::spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
                              Build&& build) {
   const std::int64_t at = to_ns(received_at);
   std::uint64_t seq = 0;
@@ -162,7 +164,7 @@ void publisher::spool_accept(std::string_view connection, std::chrono::system_cl
       undo.release();
       r.spool_seq = seq;
       spool_->take_live(seq, at);
-      return;
+      return true;
     }
   } else {
     // Behind (an outage, a restart's backlog): to the spool only; the record is read back in order later.
@@ -174,15 +176,17 @@ void publisher::spool_accept(std::string_view connection, std::chrono::system_cl
     } else {
       result = spool_->append(at, spool_payload_, seq);
       if (result == spool::spool::append_result::ok) {
-        return;
+        return true;
       }
     }
   }
   if (result == spool::spool::append_result::full && tuning_.spool->block_when_full) {
+    // Held records are never acknowledged early: should the process die first, the upstream redelivers them.
     held_.push_back({at, std::string(connection), spool_payload_});
-    return;  // update_state() pauses upstream
+    return false;  // update_state() pauses upstream
   }
   count_not_spooled(connection, result);
+  return false;
 }
 
 void publisher::count_not_spooled(std::string_view connection, spool::spool::append_result result) {
@@ -215,6 +219,14 @@ void publisher::refill_from_spool() {
     r.received_steady = clock::now() - std::chrono::duration_cast<clock::duration>(age);
     ++stats_.spool_read_back;
   }
+}
+
+void publisher::on_spool_written() noexcept {
+  // Acknowledgements may lead a session to send; none of that re-enters here.
+  for (const pipeline::durability_request& r : spool_acks_) {
+    durability_.notify(r);
+  }
+  spool_acks_.clear();  // keeps its capacity: no allocation per acknowledgement in steady state
 }
 
 void publisher::on_settled(std::uint64_t spool_seq) noexcept {
@@ -373,6 +385,7 @@ void publisher::on_delivery(std::uint32_t generation, const delivery_report& rep
       const util::scope_exit settle([this, r] { store_.settle(*r); });  // counted or not, it is delivered
       ++stats_.delivered;
       brokers_.up();
+      durability_.notify(r->ack);
       if (r->kind == record_kind::event) {
         published_.count(r->field(record_field::connection), r->field(record_field::topic));
         metrics_.publish_latency(std::chrono::duration<double>(clock::now() - r->received_steady).count());

@@ -24,12 +24,13 @@ struct header_spec {
 };
 
 using rf = record_field;
-constexpr std::array<header_spec, 5> event_headers{{
+constexpr std::array<header_spec, 6> event_headers{{
     {"rtm-event", rf::event, true},
     {"rtm-connection", rf::connection, true},
     {"rtm-source", rf::source, true},
     {"content-type", rf::content_type, true},
     {"rtm-enterprise", rf::enterprise, false},
+    {"rtm-retry-attempt", rf::retry_attempt, false},
 }};
 constexpr std::array<header_spec, max_headers> dead_letter_headers{{
     {"rtm-error", rf::error, true},
@@ -125,6 +126,7 @@ void build_event_record(record& r, const pipeline::event& ev, std::string_view t
   b.add(record_field::source, pipeline::to_string(ev.from));
   b.add(record_field::content_type, json_content);
   b.add(record_field::truncated, {});
+  b.add_size(record_field::retry_attempt, ev.retry_attempt);
   b.add(record_field::topic, topic);
   b.finish();
   r.kind = record_kind::event;
@@ -152,6 +154,7 @@ void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::s
   b.add(record_field::source, pipeline::to_string(dl.from));
   b.add(record_field::content_type, raw_content);  // the raw frame, whatever it holds
   b.add_size(record_field::truncated, truncated_from);
+  b.add(record_field::retry_attempt, {});
   b.add(record_field::topic, topic);
   b.finish();
   r.kind = record_kind::dead_letter;
@@ -182,6 +185,7 @@ void build_failed_delivery_record(record& r, const record& failed, std::string_v
   // The envelope is JSON only while it is whole.
   b.add(record_field::content_type, truncated_from == 0 ? json_content : raw_content);
   b.add_size(record_field::truncated, truncated_from);
+  b.add(record_field::retry_attempt, {});
   b.add(record_field::topic, topic);
   b.finish();
   r.kind = record_kind::dead_letter;

@@ -35,6 +35,7 @@ enum class record_field : std::uint8_t {
   source,          // the rtm-source header: acme | slack
   content_type,    // the content-type header
   truncated,       // dead letters: the rtm-truncated header (the original size, decimal) when the value was cut
+  retry_attempt,   // events: the rtm-retry-attempt header (decimal) of a redelivered Socket Mode envelope
   topic,           // last, so the NUL that librdkafka needs can follow it in the buffer
   count_
 };
@@ -93,6 +94,9 @@ class record {
   // The durable spool's sequence number of the record (0: no spool). A failed delivery's dead letter takes it over
   // from the record it replaces, so the spool's commit point passes it only once the dead letter is delivered.
   std::uint64_t spool_seq = 0;
+  // Who to tell once the record is durable (Socket Mode acknowledgements): confirmed by Kafka without a spool; with
+  // one, the spool write already told, and this is empty. A failed delivery's dead letter takes it over.
+  pipeline::durability_request ack{};
   std::chrono::steady_clock::time_point received_steady{};
 
  private:

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
+
+#include "pipeline/durability.hpp"
 
 // The neutral types between the two halves of the bridge: what an upstream session (upstream/) hands to whatever
 // publishes it (kafka/, or a spool in front of it). Neither half includes the other. Everything here is a view into
@@ -28,6 +31,10 @@ struct event {
   std::string_view extra_args;
   std::chrono::system_clock::time_point received_at;
   std::chrono::steady_clock::time_point received_steady;  // for the receipt→ack latency histogram
+  // Who to tell once the event's record is durable (pipeline/durability.hpp); nobody by default.
+  durability_request ack{};
+  // Extra headers some dialects add (Socket Mode: rtm-retry-attempt for a redelivered envelope); 0 = none.
+  std::uint32_t retry_attempt = 0;
 };
 
 // Dead-letter reasons are short snake_case words: the publisher puts them in the record and in a metrics label.
@@ -60,6 +67,8 @@ class sink {
 
   virtual void on_event(const event& ev) noexcept = 0;
   virtual void on_dead_letter(const dead_letter& dl) noexcept = 0;
+  // Where sessions register for acknowledgement after durability; nullptr when this sink cannot tell.
+  virtual durability_registry* durability() noexcept { return nullptr; }
 };
 
 }  // namespace rtm::pipeline

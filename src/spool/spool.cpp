@@ -140,6 +140,7 @@ void spool::flush_now() {
     sync_now_ = true;
     wake_.notify_one();
   }
+  owner_.on_spool_written();
 }
 
 // ---- the window ---------------------------------------------------------------------------------------------------

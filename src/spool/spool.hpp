@@ -64,6 +64,8 @@ class listener {
 
   // The spool was full and has room again.
   virtual void on_spool_room() noexcept = 0;
+  // Everything appended so far is written (survives SIGKILL): after each successful flush.
+  virtual void on_spool_written() noexcept {}
   // A write, read or fdatasync failed: the spool accepts nothing any more. `reason` names the file and the error.
   virtual void on_spool_failed(const std::string& reason) noexcept = 0;
 

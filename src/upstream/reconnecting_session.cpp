@@ -164,6 +164,10 @@ void reconnecting_session::on_message(std::string_view payload, bool binary) {
   guarded([this, &f] { on_frame(f); });
 }
 
+void reconnecting_session::on_ws_pong() {
+  last_frame_at_ = std::chrono::steady_clock::now();
+}
+
 bool reconnecting_session::reject_oversized(const received_frame& f) {
   if (f.payload.size() <= cfg_.limits.max_event_size) {
     return false;
@@ -461,6 +465,12 @@ void reconnecting_session::resume_reading() {
 void reconnecting_session::send(std::string text) {
   if (client_) {
     client_->send_text(std::move(text));
+  }
+}
+
+void reconnecting_session::send_ping() {
+  if (client_) {
+    client_->send_ping("rtm-bridge");
   }
 }
 

@@ -100,6 +100,8 @@ class reconnecting_session : public connection,
   void on_close(int code, std::string_view reason, std::string_view error_text) final;
   void on_message_refused(std::size_t limit) final;
   void on_frames_discarded(std::size_t frames) final;
+  // A pong is life, like any frame: it moves the watchdog (a quiet Socket Mode link has nothing else).
+  void on_ws_pong() final;
 
  protected:
   using milliseconds = std::chrono::milliseconds;
@@ -145,6 +147,8 @@ class reconnecting_session : public connection,
   [[nodiscard]] milliseconds silence() const noexcept;
   void schedule_keepalive(milliseconds delay);
   void send(std::string text);
+  // A WebSocket ping frame; the peer's pong counts as a frame for the watchdog and silence().
+  void send_ping();
   // What the per-event path needs to know about an event name, looked up once per name instead of once per event:
   // wants_event()'s answer, and its received counter (made at the first event published under the name, so names
   // that are never published make no metric series). Bounded: past 256 names the answer is computed each time.

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "kafka/publish_harness.hpp"
 #include "kafka/publisher.hpp"
@@ -144,7 +146,8 @@ TEST_CASE("spool full, drop_newest: the session is never paused and delivered + 
   CHECK(h.backpressure.empty());
   h.cluster->set_broker_up(-1);
   REQUIRE(spool_drained(h, 60s));
-  CHECK_FALSE(h.pub->spool()->full());
+  // Room again once the checkpoint of the confirmed records is persisted and their segments are removed.
+  CHECK(h.run_until([&h] { return !h.pub->spool()->full(); }, 10s));
   CHECK(h.pub->stats().delivered + h.pub->stats().spool_dropped == static_cast<std::uint64_t>(received));
   CHECK(h.metrics.spool_dropped_total() == h.pub->stats().spool_dropped);
   CHECK(h.renders("rtm_bridge_spool_dropped_total{connection=\"acme-main\"} " +
@@ -193,5 +196,87 @@ TEST_CASE("spool: a fatal producer error mid-stream loses nothing; order kept af
   const auto got = collect(read_topic(h.cluster->bootstrap_servers(), "rtm.message"));
   check_complete_in_order(got, stream.sent);
   MESSAGE("duplicates after the fatal error: ", got.duplicates);
+  h.drain_and_stop();
+}
+
+namespace {
+
+// A session waiting for acknowledgements after durability: which tokens were told, in order.
+struct ack_recorder final : rtm::pipeline::durability_listener {
+  std::vector<std::uint64_t> durable;
+  void on_durable(std::uint64_t token) noexcept override { durable.push_back(token); }
+};
+
+// Offers `count` events carrying tokens from `first` for `listener`; none of them is told inside on_event().
+void offer_with_acks(harness& h, std::uint32_t listener, std::uint64_t first, int count, ack_recorder& acks) {
+  for (int i = 0; i < count; ++i) {
+    const std::string team = team_name(i % 4);
+    const std::string payload = payload_for(team, i);
+    rtm::pipeline::event ev = h.source.make(team, payload);
+    ev.ack = {listener, first + static_cast<std::uint64_t>(i)};
+    const std::size_t before = acks.durable.size();
+    h.pub->on_event(ev);
+    CHECK(acks.durable.size() == before);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("durability acks without a spool: only once Kafka confirmed; none while every broker is down") {
+  harness h;
+  h.cluster->create_topic("rtm.message", 6, 3);
+  h.start();
+  ack_recorder acks;
+  const std::uint32_t id = h.pub->durability()->add(acks);
+  h.cluster->set_broker_down(-1);
+  offer_with_acks(h, id, 1, 200, acks);
+  h.run_for(500ms);
+  CHECK(acks.durable.empty());
+  h.cluster->set_broker_up(-1);
+  REQUIRE(h.run_until([&acks] { return acks.durable.size() == 200; }, 60s));
+  std::set<std::uint64_t> distinct(acks.durable.begin(), acks.durable.end());
+  CHECK(distinct.size() == 200);
+  // A listener that is gone is told nothing.
+  h.pub->durability()->remove(id);
+  offer_with_acks(h, id, 1000, 10, acks);
+  REQUIRE(h.settled(30s));
+  CHECK(acks.durable.size() == 200);
+  h.drain_and_stop();
+}
+
+TEST_CASE("durability acks with a spool: once written to the spool, in order, even while every broker is down") {
+  temp_dir dir;
+  harness h;
+  h.cluster->create_topic("rtm.message", 6, 3);
+  h.start(with_spool(dir));
+  ack_recorder acks;
+  const std::uint32_t id = h.pub->durability()->add(acks);
+  h.cluster->set_broker_down(-1);
+  offer_with_acks(h, id, 1, 300, acks);
+  REQUIRE(h.run_until([&acks] { return acks.durable.size() == 300; }, 10s));
+  for (std::size_t i = 0; i < acks.durable.size(); ++i) {
+    CHECK(acks.durable[i] == i + 1);
+  }
+  CHECK(h.pub->spool()->current().records == 300);  // written, not confirmed by Kafka
+  h.cluster->set_broker_up(-1);
+  REQUIRE(spool_drained(h, 60s));
+  CHECK(acks.durable.size() == 300);  // told once, at the write
+  h.drain_and_stop();
+}
+
+TEST_CASE("durability acks with a full spool under drop_newest: a dropped event is never acknowledged") {
+  temp_dir dir;
+  harness h;
+  h.cluster->create_topic("rtm.message", 6, 3);
+  h.start(with_spool(dir, 64 * 1024, 3 * 64 * 1024));
+  ack_recorder acks;
+  const std::uint32_t id = h.pub->durability()->add(acks);
+  h.cluster->set_broker_down(-1);
+  offer_with_acks(h, id, 1, 4000, acks);
+  h.run_for(300ms);
+  REQUIRE(h.pub->stats().spool_dropped > 0);
+  CHECK(acks.durable.size() + h.pub->stats().spool_dropped == 4000);
+  h.cluster->set_broker_up(-1);
+  REQUIRE(spool_drained(h, 60s));
   h.drain_and_stop();
 }

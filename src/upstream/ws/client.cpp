@@ -34,6 +34,10 @@ void client::send_text(std::string text) {
   impl_->send_text(std::move(text));
 }
 
+void client::send_ping(std::string payload) {
+  impl_->send_ping(std::move(payload));
+}
+
 void client::close(int code, std::string reason) {
   impl_->close(code, std::move(reason));
 }

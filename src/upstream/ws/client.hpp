@@ -70,6 +70,8 @@ class handler {
   // there were any, so the owner can count them.
   // Frames, not events: a ping or an acknowledgement among them is counted too (an upper bound on lost events).
   virtual void on_frames_discarded(std::size_t /*frames*/) {}
+  // A pong frame arrived (the answer to send_ping(), or an unsolicited one): the peer is alive.
+  virtual void on_ws_pong() {}
 };
 
 // Single use: one open(), one on_close(). The TCP connection never outlives the client: destroying it drops the
@@ -87,6 +89,8 @@ class client {
   void open();
   // Queued behind earlier sends; websocketpp writes one frame at a time. Ignored unless open.
   void send_text(std::string text);
+  // A WebSocket ping frame (control frame, answered by the peer's pong: handler::on_ws_pong). Ignored unless open.
+  void send_ping(std::string payload);
   // Graceful close: reading (and on_message) goes on for options::drain_grace, then a close frame, the peer's reply,
   // TCP shutdown; the TCP connection is dropped if that has not finished after close_grace. Before the open
   // completed, the same as abort().

@@ -27,6 +27,7 @@ class client::impl {
 
   virtual void open() = 0;
   virtual void send_text(std::string text) = 0;
+  virtual void send_ping(std::string payload) = 0;
   virtual void close(int code, std::string reason) = 0;
   virtual void abort(std::string error_text) = 0;
   virtual void pause_reading() = 0;
@@ -122,6 +123,17 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
     const websocketpp::lib::error_code ec = con_->send(text, websocketpp::frame::opcode::text);
     if (ec) {
       abort("cannot send on the WebSocket: " + ec.message());
+    }
+  }
+
+  void send_ping(std::string payload) override {
+    if (state_ != state::open || !con_) {
+      return;
+    }
+    websocketpp::lib::error_code ec;
+    con_->ping(payload, ec);
+    if (ec) {
+      abort("cannot send a ping on the WebSocket: " + ec.message());
     }
   }
 
@@ -270,6 +282,16 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
         return;
       }
       self->guarded([self, message] { self->on_ws_message(message); });
+    });
+    con->set_pong_handler([weak, endpoint](websocketpp::connection_hdl hdl, const std::string& /*payload*/) {
+      auto self = weak.lock();
+      if (self && self->owns(hdl)) {
+        self->guarded([self] {
+          if (auto events = self->handler_.lock()) {
+            events->on_ws_pong();
+          }
+        });
+      }
     });
     con->set_fail_handler([weak, endpoint](websocketpp::connection_hdl hdl) {
       auto self = weak.lock();
