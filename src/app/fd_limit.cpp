@@ -74,7 +74,7 @@ std::uint64_t descriptors_needed(const config::config& cfg) noexcept {
   std::uint64_t need = process_reserve;
   for (const auto& c : cfg.connections) {
     need += per_connection;
-    if (c.kind == config::connection_kind::slack || c.url.empty()) {
+    if (c.kind != config::connection_kind::acme || c.url.empty()) {
       need += per_rest_call;
     }
   }

@@ -10,7 +10,7 @@
 namespace rtm::config {
 
 std::string token_identity(const connection_config& c) {
-  const std::string& credential = c.kind == connection_kind::slack ? c.key.value : c.identifier.value;
+  const std::string& credential = c.kind == connection_kind::acme ? c.identifier.value : c.key.value;
   std::string input = to_string(c.kind);
   input += '\n';
   input += credential;

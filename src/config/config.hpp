@@ -71,7 +71,7 @@ struct spool_config {
   bool operator==(const spool_config&) const = default;
 };
 
-enum class connection_kind { acme, slack };
+enum class connection_kind { acme, slack, slack_socket };
 enum class acme_tier { user, app };
 
 struct reconnect_policy {

@@ -40,6 +40,7 @@ inline constexpr kind_set every_kind = ~kind_set{0};
 inline constexpr kind_set no_kind = 0;
 inline constexpr kind_set acme = kind_bit(connection_kind::acme);
 inline constexpr kind_set slack = kind_bit(connection_kind::slack);
+inline constexpr kind_set slack_socket = kind_bit(connection_kind::slack_socket);
 
 // One allowed value of a choice key (an enum member, or an int such as the Engine.IO revision).
 struct choice {
@@ -53,7 +54,8 @@ struct choice {
 };
 
 inline constexpr std::array kind_choices{choice{"acme", connection_kind::acme, "Socket.IO RTM"},
-                                         choice{"slack", connection_kind::slack, "legacy RTM"}};
+                                         choice{"slack", connection_kind::slack, "legacy RTM"},
+                                         choice{"slack_socket", connection_kind::slack_socket, "Slack Socket Mode"}};
 inline constexpr std::array protocol_choices{choice{"4", 4}, choice{"3", 3}};
 inline constexpr std::array tier_choices{choice{"user", acme_tier::user}, choice{"app", acme_tier::app}};
 inline constexpr std::array level_choices{choice{"trace", log_level::trace}, choice{"debug", log_level::debug},
@@ -346,14 +348,14 @@ void visit_endpoint(V& v, C& c) {
          .help = "The RTM endpoint"},
         [&c] { return c.url.empty() ? "discovered via " + c.api_url : c.url; });
   v.key(c.url, {.name = "url",
-                .kinds = slack,
+                .kinds = slack | slack_socket,
                 .def = default_slack_url,
                 .nullable = true,
                 .check = check_web_api_url,
                 .normalize = with_trailing_slash,
                 .allowed = "an http:// or https:// URL",
                 .label = "api",
-                .help = "The Web API base (rtm.connect is called there)"});
+                .help = "The Web API base (rtm.connect, or for slack_socket apps.connections.open, is called there)"});
   v.key(c.protocol, {.name = "protocol",
                      .kinds = acme,
                      .def = "4",
@@ -376,7 +378,10 @@ template <class V, object_of<connection_config> C>
 void visit_token(V& v, C& c) {
   v.key(c.identifier, {.name = "identifier", .kinds = acme, .required_for = acme, .help = "The token identifier"});
   v.key(c.key,
-        {.name = "key", .required_for = every_kind, .help = "acme: the token key; slack: the token (xoxb-/xoxp-)"});
+        {.name = "key",
+         .required_for = every_kind,
+         .help = "acme: the token key; slack: the token (xoxb-/xoxp-); slack_socket: the app-level token (xapp-) "
+                 "with connections:write"});
   v.key(c.events,
         {.name = "events",
          .kinds = acme,

@@ -510,11 +510,19 @@ void schema_reader::check_section(size_limits& l, const section_frame& fr) {
 }
 
 void schema_reader::check_section(connection_config& c, const section_frame& fr) {
-  const bool slack = fr.kind == connection_kind::slack;
-  if (const field* key = fr.accepted(&c.key); key != nullptr && slack && !c.key.value.starts_with("xox")) {
+  const bool slack = fr.kind == connection_kind::slack || fr.kind == connection_kind::slack_socket;
+  if (const field* key = fr.accepted(&c.key);
+      key != nullptr && fr.kind == connection_kind::slack && !c.key.value.starts_with("xox")) {
     out_.add(key->mark, key->path,
              "the secret from " + c.key.describe() +
                  " is not a Slack token (they start with xoxb- or xoxp-): is it the right secret?");
+  }
+  if (const field* key = fr.accepted(&c.key);
+      key != nullptr && fr.kind == connection_kind::slack_socket && !c.key.value.starts_with("xapp-")) {
+    out_.add(key->mark, key->path,
+             "the secret from " + c.key.describe() +
+                 " is not a Slack app-level token (Socket Mode needs one: xapp-..., with connections:write); "
+                 "a bot or user token (xoxb-/xoxp-) belongs to kind: slack");
   }
   connection_places places;
   if (const field* name = fr.accepted(&c.name)) {

@@ -109,7 +109,13 @@ void build_event_record(record& r, const pipeline::event& ev, std::string_view t
   // The id is built once, here: a re-production sends these very bytes again, so the id is stable.
   std::string& id = scratch;
   id.clear();
-  append_event_id(id, ev.connection, ev.received_at, event_seq);
+  if (ev.stable_id.empty()) {
+    append_event_id(id, ev.connection, ev.received_at, event_seq);
+  } else {
+    id += ev.connection;
+    id += ':';
+    id += ev.stable_id;
+  }
 
   const std::size_t reserve = envelope_size_hint(ev, id.size()) + ev.team_id.size() + ev.name.size() +
                               ev.connection.size() + ev.enterprise_id.size() + topic.size() + header_reserve;

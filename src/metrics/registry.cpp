@@ -124,6 +124,21 @@ void registry::forget_connection(std::string_view connection) {
   }
 }
 
+void registry::envelope_acknowledged(std::string_view connection, double seconds) {
+  auto it = acks_.find(connection);
+  if (it == acks_.end()) {
+    it = acks_.emplace(std::string(connection), 0).first;  // once per connection
+  }
+  ++it->second;
+  ++acks_sum_;
+  const auto bucket = std::lower_bound(latency_buckets.begin(), latency_buckets.end(), seconds);
+  if (bucket != latency_buckets.end()) {
+    ++ack_latency_counts_[static_cast<std::size_t>(bucket - latency_buckets.begin())];
+  }
+  ++ack_latency_count_;
+  ack_latency_sum_ += seconds;
+}
+
 void registry::spool_dropped(std::string_view connection) {
   auto it = spool_dropped_.find(connection);
   if (it == spool_dropped_.end()) {
@@ -217,6 +232,28 @@ std::string registry::render() const {
   append_number(out, latency_sum_);
   out += "\nrtm_bridge_publish_latency_seconds_count " + std::to_string(latency_count_) + '\n';
   render_kafka_client(out, kafka_client_, have_kafka_client_);
+  if (!acks_.empty()) {
+    append_header(out, "rtm_bridge_acks_total", "Socket Mode envelopes acknowledged to Slack.", "counter");
+    for (const auto& [name, value] : acks_) {
+      out += "rtm_bridge_acks_total{connection=\"";
+      append_label_value(out, name);
+      out += "\"} " + std::to_string(value) + '\n';
+    }
+    append_header(out, "rtm_bridge_ack_latency_seconds",
+                  "Time from an envelope's receipt to its acknowledgement (events_api: once its record is durable).",
+                  "histogram");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+      cumulative += ack_latency_counts_[i];
+      out += "rtm_bridge_ack_latency_seconds_bucket{le=\"";
+      append_number(out, latency_buckets[i]);
+      out += "\"} " + std::to_string(cumulative) + '\n';
+    }
+    out += "rtm_bridge_ack_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(ack_latency_count_) + '\n';
+    out += "rtm_bridge_ack_latency_seconds_sum ";
+    append_number(out, ack_latency_sum_);
+    out += "\nrtm_bridge_ack_latency_seconds_count " + std::to_string(ack_latency_count_) + '\n';
+  }
   if (spool_source_) {
     const spool_figures f = spool_source_();
     append_header(out, "rtm_bridge_spool_bytes", "Disk the durable spool uses (segments, preallocation included).",

@@ -81,6 +81,9 @@ class registry {
     std::uint64_t replayed = 0;
   };
   void set_spool_source(std::function<spool_figures()> source) { spool_source_ = std::move(source); }
+  // A Socket Mode envelope acknowledged, `seconds` after its receipt.
+  void envelope_acknowledged(std::string_view connection, double seconds);
+  [[nodiscard]] std::uint64_t acks_total() const noexcept { return acks_sum_; }
   // An event (or dead letter) not kept because the spool was full under when_full: drop_newest.
   void spool_dropped(std::string_view connection);
   [[nodiscard]] std::uint64_t spool_dropped_total() const noexcept { return spool_dropped_sum_; }
@@ -152,6 +155,11 @@ class registry {
   std::function<spool_figures()> spool_source_;
   std::map<std::string, std::uint64_t, std::less<>> spool_dropped_;
   std::uint64_t spool_dropped_sum_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> acks_;
+  std::uint64_t acks_sum_ = 0;
+  std::array<std::uint64_t, latency_buckets.size()> ack_latency_counts_{};
+  std::uint64_t ack_latency_count_ = 0;
+  double ack_latency_sum_ = 0;
 };
 
 }  // namespace rtm::metrics

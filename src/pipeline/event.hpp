@@ -31,6 +31,9 @@ struct event {
   std::string_view extra_args;
   std::chrono::system_clock::time_point received_at;
   std::chrono::steady_clock::time_point received_steady;  // for the receipt→ack latency histogram
+  // When set, the envelope id is CONNECTION:stable_id instead of CONNECTION:MILLIS:SEQ (Socket Mode: the event_id,
+  // so that Slack's redeliveries of one event carry one id).
+  std::string_view stable_id;
   // Who to tell once the event's record is durable (pipeline/durability.hpp); nobody by default.
   durability_request ack{};
   // Extra headers some dialects add (Socket Mode: rtm-retry-attempt for a redelivered envelope); 0 = none.

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "upstream/slack/session.hpp"
+#include "upstream/slack/socket_session.hpp"
 #include "upstream/socketio/session.hpp"
 
 namespace rtm::upstream {
@@ -14,6 +15,8 @@ std::shared_ptr<connection> make_connection(boost::asio::io_context& io, const c
       return socketio::session::create(io, cfg, events, metrics);
     case config::connection_kind::slack:
       return std::make_shared<slack::session>(io, cfg, events, metrics);
+    case config::connection_kind::slack_socket:
+      return std::make_shared<slack::socket_session>(io, cfg, events, metrics);
   }
   throw std::invalid_argument("connection " + cfg.name + ": unknown kind");
 }

@@ -468,6 +468,12 @@ void reconnecting_session::send(std::string text) {
   }
 }
 
+void reconnecting_session::send(std::string_view text) {
+  if (client_) {
+    client_->send_text(text);
+  }
+}
+
 void reconnecting_session::send_ping() {
   if (client_) {
     client_->send_ping("rtm-bridge");

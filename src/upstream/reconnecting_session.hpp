@@ -147,6 +147,7 @@ class reconnecting_session : public connection,
   [[nodiscard]] milliseconds silence() const noexcept;
   void schedule_keepalive(milliseconds delay);
   void send(std::string text);
+  void send(std::string_view text);
   // A WebSocket ping frame; the peer's pong counts as a frame for the watchdog and silence().
   void send_ping();
   // What the per-event path needs to know about an event name, looked up once per name instead of once per event:
@@ -168,6 +169,11 @@ class reconnecting_session : public connection,
 
   [[nodiscard]] const config::connection_config& cfg() const noexcept { return cfg_; }
   [[nodiscard]] const std::string& name() const noexcept { return cfg_.name; }
+  // The sink's acknowledgement-after-durability registry (nullptr when the sink has none).
+  [[nodiscard]] pipeline::durability_registry* durability() noexcept { return sink_.durability(); }
+  [[nodiscard]] metrics::registry& metrics() noexcept { return metrics_; }
+  // Counts socket attempts: a value taken while one socket is current differs from every later socket's.
+  [[nodiscard]] std::uint64_t socket_generation() const noexcept { return generation_; }
   [[nodiscard]] bool reading_paused() const noexcept { return paused_; }
 
  private:

@@ -162,18 +162,18 @@ void event_name(const frame& f, std::string& out) {
   }
 }
 
-connect_response parse_connect_response(std::string_view body) {
+connect_response parse_connect_response(std::string_view body, std::string_view method) {
   connect_response r;
   simdjson::ondemand::parser parser;
   const simdjson::padded_string padded(body);
   simdjson::ondemand::document doc;
   if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) {
-    r.error = "rtm.connect answered something that is not JSON";
+    r.error = std::string(method) + " answered something that is not JSON";
     return r;
   }
   simdjson::ondemand::object obj;
   if (doc.get_object().get(obj) != simdjson::SUCCESS) {
-    r.error = "rtm.connect answered JSON that is not an object";
+    r.error = std::string(method) + " answered JSON that is not an object";
     return r;
   }
   for (auto field : obj) {
@@ -181,7 +181,7 @@ connect_response parse_connect_response(std::string_view body) {
     if (field.unescaped_key().get(key) != simdjson::SUCCESS) {
       // Whatever was read before the bad part (an "ok":true, maybe no url yet) must not count.
       r.ok = false;
-      r.error = "rtm.connect answered malformed JSON";
+      r.error = std::string(method) + " answered malformed JSON";
       return r;
     }
     auto value = field.value();
@@ -227,9 +227,9 @@ connect_response parse_connect_response(std::string_view body) {
   }
   if (r.ok && r.url.empty()) {
     r.ok = false;
-    r.error = "rtm.connect answered ok without a url";
+    r.error = std::string(method) + " answered ok without a url";
   } else if (!r.ok && r.error.empty()) {
-    r.error = "rtm.connect answered ok:false without an error code";
+    r.error = std::string(method) + " answered ok:false without an error code";
   }
   return r;
 }

@@ -50,7 +50,8 @@ struct connect_response {
   std::string error;  // Slack's error code when !ok, or what was wrong with the body
 };
 
-[[nodiscard]] connect_response parse_connect_response(std::string_view body);
+// Also what apps.connections.open answers (ok, url, error): `method` names it in the error texts.
+[[nodiscard]] connect_response parse_connect_response(std::string_view body, std::string_view method = "rtm.connect");
 
 // How to react to an rtm.connect error.
 enum class error_class {

@@ -34,6 +34,10 @@ void client::send_text(std::string text) {
   impl_->send_text(std::move(text));
 }
 
+void client::send_text(std::string_view text) {
+  impl_->send_view(text);
+}
+
 void client::send_ping(std::string payload) {
   impl_->send_ping(std::move(payload));
 }

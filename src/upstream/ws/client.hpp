@@ -89,6 +89,8 @@ class client {
   void open();
   // Queued behind earlier sends; websocketpp writes one frame at a time. Ignored unless open.
   void send_text(std::string text);
+  // The same from a view: websocketpp copies it into its own message, so the caller's buffer can be reused at once.
+  void send_text(std::string_view text);
   // A WebSocket ping frame (control frame, answered by the peer's pong: handler::on_ws_pong). Ignored unless open.
   void send_ping(std::string payload);
   // Graceful close: reading (and on_message) goes on for options::drain_grace, then a close frame, the peer's reply,
