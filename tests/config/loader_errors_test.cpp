@@ -242,7 +242,7 @@ std::vector<bad_file> brokers_and_connections() {
        {{"connections[0].kind", 4, "missing required key \"kind\""}}},
       {"unknown kind",
        connections_file("  - name: d1\n    kind: discord\n    key: {value: k1}\n"),
-       {{"connections[0].kind", 5, "expected acme or slack, got \"discord\""}}},
+       {{"connections[0].kind", 5, "expected acme, slack or slack_socket, got \"discord\""}}},
       {"acme without identifier",
        connections_file("  - name: a1\n    kind: acme\n    key: {value: k1}\n"),
        {{"connections[0].identifier", 4, "missing required key \"identifier\""}}},

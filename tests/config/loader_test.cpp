@@ -328,6 +328,7 @@ TEST_CASE("the shipped example file loads") {
   ::setenv("ACME_ID", "example-acme-id", 1);
   ::setenv("ACME_KEY", "example-acme-key", 1);
   ::setenv("SLACK_TOKEN", "xoxb-example", 1);
+  ::setenv("SLACK_APP_TOKEN", "xapp-1-example", 1);
   const std::string path = rtm::test::env_path("RTM_SOURCE_ROOT") + "/config/rtm-bridge.example.yaml";
   config cfg;
   try {
@@ -336,12 +337,16 @@ TEST_CASE("the shipped example file loads") {
     FAIL("the example file does not load:\n" << e.what());
   }
   CHECK(cfg.kafka.embedded());
-  REQUIRE(cfg.connections.size() == 2);
+  REQUIRE(cfg.connections.size() == 3);
   CHECK(cfg.connections[0].kind == connection_kind::acme);
   CHECK(cfg.connections[0].identifier.describe() == "env:ACME_ID");
   CHECK(cfg.connections[0].key.value == "example-acme-key");
   CHECK(cfg.connections[1].kind == connection_kind::slack);
   CHECK(cfg.connections[1].key.value == "xoxb-example");
+  CHECK(cfg.connections[2].kind == connection_kind::slack_socket);
+  CHECK(cfg.connections[2].key.value == "xapp-1-example");
+  CHECK(cfg.connections[2].url == default_slack_url);
+  CHECK(cfg.connections[2].reconnect == reconnect_policy{});
   // The example documents the defaults: apart from what it sets on purpose, it equals them.
   CHECK(cfg.kafka.client_id == kafka_config{}.client_id);
   CHECK(cfg.kafka.topic == kafka_config{}.topic);
@@ -493,6 +498,7 @@ TEST_CASE("no input crashes the loader: mutations of the example file only ever 
   ::setenv("ACME_ID", "example-acme-id", 1);
   ::setenv("ACME_KEY", "example-acme-key", 1);
   ::setenv("SLACK_TOKEN", "xoxb-example", 1);
+  ::setenv("SLACK_APP_TOKEN", "xapp-1-example", 1);
   const std::string base =
       rtm::test::read_file(rtm::test::env_path("RTM_SOURCE_ROOT") + "/config/rtm-bridge.example.yaml");
   REQUIRE_FALSE(base.empty());
