@@ -190,6 +190,23 @@ bool segment_log::roll(std::size_t frame_size) {
     full_ = full_reason::min_free;
     return false;
   }
+  if (!segments_.empty() && segments_.back().active && segments_.back().size == 0 && buffer_.empty()) {
+    // The active segment is empty (try_leave_full() made it before a record came) and `frame_size` exceeds its
+    // preallocation. A new segment would start at the same seq, so under the same name: EEXIST, a fatal error. This
+    // one's preallocation grows instead (found by the power-loss campaign, tests/spool/power_loss_test.cpp).
+    segment& empty = segments_.back();
+    if (const std::error_code ec = empty.f->reserve(capacity); ec && ec != std::errc::operation_not_supported) {
+      if (is_no_space(ec)) {
+        full_ = full_reason::no_space;
+        return false;
+      }
+      fail(ec, "cannot preallocate " + std::to_string(capacity) + " bytes for the segment " + empty.path);
+      return false;
+    }
+    empty.reserved = std::max(empty.reserved, capacity);
+    full_ = full_reason::none;
+    return true;
+  }
   segment s;
   s.first_seq = next_seq_;
   s.path = path_of(next_seq_);
