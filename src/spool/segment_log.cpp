@@ -76,10 +76,15 @@ recovery_report segment_log::open(std::uint64_t checkpoint_lwm) {
       throw open_error("stat the segment", s.path, ec);
     }
     if (last) {
-      // The tail: scan from the start, keep every valid frame up to the first one that is not (a kill leaves
-      // whole frames; a power loss may leave a torn or half-synced one).
+      // The tail: scan from the start and cut after the last valid frame (a kill leaves whole frames; a power loss
+      // may leave a torn or half-synced one). Bad bytes with valid frames after them are not a torn tail but damage
+      // inside (a flipped byte, a page written back after a later one): the scan resynchronises past them and keeps
+      // what follows, which the reader then counts and skips like corruption in a sealed segment. Stopping at the
+      // first bad frame would cut every record after it (found by the corruption campaign,
+      // tests/spool/power_loss_test.cpp).
       segment_reader scan(s.f, s.size);
       std::uint64_t last_seq = 0;
+      std::uint64_t good = 0;  // the end of the last valid frame
       for (;;) {
         frame_view f;
         std::error_code ec;
@@ -87,16 +92,22 @@ recovery_report segment_log::open(std::uint64_t checkpoint_lwm) {
         if (ec) {
           throw open_error("read the segment", s.path, ec);
         }
-        if (st != decode_status::ok || f.seq <= last_seq || f.seq < s.first_seq) {
-          if (st == decode_status::ok) {
-            scan.seek(scan.offset() - f.size);  // out of sequence: not ours to keep
+        if (st == decode_status::ok) {
+          if (f.seq <= last_seq || f.seq < s.first_seq) {
+            break;  // out of sequence: not ours to keep
+          }
+          last_seq = f.seq;
+          good = scan.offset();
+          ++report.tail_records;
+          continue;
+        }
+        if (scan.at_end() || !scan.resync(ec)) {
+          if (ec) {
+            throw open_error("read the segment", s.path, ec);
           }
           break;
         }
-        last_seq = f.seq;
-        ++report.tail_records;
       }
-      const std::uint64_t good = scan.offset();
       report.truncated_bytes = s.size - good;
       next = std::max(next, last_seq + 1);
       if (good == 0) {
@@ -189,6 +200,23 @@ bool segment_log::roll(std::size_t frame_size) {
   if (free < capacity + opts_.min_free) {
     full_ = full_reason::min_free;
     return false;
+  }
+  if (!segments_.empty() && segments_.back().active && segments_.back().size == 0 && buffer_.empty()) {
+    // The active segment is empty (try_leave_full() made it before a record came) and `frame_size` exceeds its
+    // preallocation. A new segment would start at the same seq, so under the same name: EEXIST, a fatal error. This
+    // one's preallocation grows instead (found by the power-loss campaign, tests/spool/power_loss_test.cpp).
+    segment& empty = segments_.back();
+    if (const std::error_code ec = empty.f->reserve(capacity); ec && ec != std::errc::operation_not_supported) {
+      if (is_no_space(ec)) {
+        full_ = full_reason::no_space;
+        return false;
+      }
+      fail(ec, "cannot preallocate " + std::to_string(capacity) + " bytes for the segment " + empty.path);
+      return false;
+    }
+    empty.reserved = std::max(empty.reserved, capacity);
+    full_ = full_reason::none;
+    return true;
   }
   segment s;
   s.first_seq = next_seq_;

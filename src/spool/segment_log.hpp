@@ -27,8 +27,9 @@
 //   resynchronising on the next valid frame: reading never stops on corruption.
 // - reclaim_below(lwm) removes whole segments whose records are all below the confirmed low-water mark.
 // - open() recovers: segments wholly below the checkpoint's lwm are removed, the last segment is scanned from its
-//   start and cut after its last valid frame (a torn tail), the others are read lazily. Appends always go to a new
-//   segment after a start, so a recovered file is never written again.
+//   start and cut after its last valid frame (a torn tail; damage with valid frames after it stays, for the reader to
+//   count and skip), the others are read lazily. Appends always go to a new segment after a start, so a recovered
+//   file is never written again.
 //
 // Threading: everything runs on the io_context thread except take_sync_job(), which the spool's sync thread calls
 // (the dirty set is the only state both touch, under a mutex).

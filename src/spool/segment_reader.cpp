@@ -60,7 +60,10 @@ bool segment_reader::resync(std::error_code& ec) {
   const std::string_view needle(magic, 4);
   ++offset_;
   while (offset_ < limit_) {
-    if ((ec = fill(read_chunk))) {
+    // Only as much as a frame's prefix must be in the chunk: asking for a whole read_chunk from the offset would
+    // re-read one after every false candidate (a payload can hold the magic thousands of times), a pread of 1 MiB
+    // per candidate that stalled a resync for seconds (found by tests/spool/power_loss_test.cpp).
+    if ((ec = fill(frame_prefix))) {
       return false;
     }
     const std::string_view v = view();

@@ -36,6 +36,8 @@ class model_file_system final : public spool::file_system {
   // When set, writes fail with EIO.
   bool fail_write = false;
   std::uint64_t syncs = 0;
+  // Bytes read_at returned, over every file: lets a test bound the work a reader does (a resync must not re-read).
+  std::uint64_t bytes_read = 0;
 
   class model_file final : public spool::file {
    public:
@@ -69,6 +71,7 @@ class model_file_system final : public spool::file_system {
         return {};
       }
       got = std::min<std::size_t>(size, n_->data.size() - offset);
+      fs_.bytes_read += got;
       std::copy_n(n_->data.begin() + static_cast<std::ptrdiff_t>(offset), got, data);
       return {};
     }
@@ -188,6 +191,16 @@ class model_file_system final : public spool::file_system {
     }
     entries_ = survivors;
     durable_entries_ = survivors;
+  }
+
+  // The counters and switches above, under the lock: for a test whose spool's sync thread runs meanwhile.
+  [[nodiscard]] std::uint64_t sync_count() {
+    const std::lock_guard lock(mutex_);
+    return syncs;
+  }
+  void set_fail_sync(bool on) {
+    const std::lock_guard lock(mutex_);
+    fail_sync = on;
   }
 
   // Flips a byte of a file (corruption tests).
