@@ -464,7 +464,7 @@ void reconnecting_session::resume_reading() {
 
 void reconnecting_session::send(std::string text) {
   if (client_) {
-    client_->send_text(std::move(text));
+    client_->send_text(text);
   }
 }
 

@@ -30,10 +30,6 @@ void client::open() {
   impl_->open();
 }
 
-void client::send_text(std::string text) {
-  impl_->send_text(std::move(text));
-}
-
 void client::send_text(std::string_view text) {
   impl_->send_view(text);
 }

@@ -88,8 +88,7 @@ class client {
   // Starts connecting; on_open or on_close follows.
   void open();
   // Queued behind earlier sends; websocketpp writes one frame at a time. Ignored unless open.
-  void send_text(std::string text);
-  // The same from a view: websocketpp copies it into its own message, so the caller's buffer can be reused at once.
+  // websocketpp copies the text into its own message: the caller's buffer can be reused at once.
   void send_text(std::string_view text);
   // A WebSocket ping frame (control frame, answered by the peer's pong: handler::on_ws_pong). Ignored unless open.
   void send_ping(std::string payload);

@@ -26,7 +26,6 @@ class client::impl {
   virtual ~impl() = default;
 
   virtual void open() = 0;
-  virtual void send_text(std::string text) = 0;
   virtual void send_view(std::string_view text) = 0;
   virtual void send_ping(std::string payload) = 0;
   virtual void close(int code, std::string reason) = 0;
@@ -115,16 +114,6 @@ class impl_t final : public client::impl, public std::enable_shared_from_this<im
       }
     });
     endpoint_->connect(con);
-  }
-
-  void send_text(std::string text) override {
-    if ((state_ != state::open && state_ != state::draining) || !con_) {
-      return;
-    }
-    const websocketpp::lib::error_code ec = con_->send(text, websocketpp::frame::opcode::text);
-    if (ec) {
-      abort("cannot send on the WebSocket: " + ec.message());
-    }
   }
 
   void send_view(std::string_view text) override {
