@@ -72,6 +72,10 @@ TEST_CASE("fuzz corpus replay: config_loader") {
   CHECK(replay("config_loader", rtm::fuzz::config_loader) >= 3);
 }
 
+TEST_CASE("fuzz corpus replay: socket_frame") {
+  CHECK(replay("socket_frame", rtm::fuzz::socket_frame) >= 5);
+}
+
 TEST_CASE("fuzz corpus replay: spool_segment") {
   CHECK(replay("spool_segment", rtm::fuzz::spool_segment) >= 4);
 }

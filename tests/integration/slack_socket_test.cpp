@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <csignal>
-#include <thread>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "kafka/embedded_cluster.hpp"
 #include "support/daemon.hpp"
@@ -69,8 +69,10 @@ TEST_CASE("slack_socket: events of two workspaces land keyed by team, acknowledg
   temp_dir dir;
   daemon_process d(dir, socket_config(cluster, upstream), token_env);
   REQUIRE_MESSAGE(d.log_has("live (Socket Mode)", 30s), d.log());
-  upstream.command(R"({"cmd":"event","team_id":"T111","event_id":"Ev111","event":"{\"type\":\"message\",\"subtype\":\"message_changed\",\"channel\":\"C1\",\"n\":12345678901234567890}"})");
-  upstream.command(R"({"cmd":"event","team_id":"T222","event_id":"Ev222","event":{"type":"reaction_added","user":"U2"}})");
+  upstream.command(
+      R"({"cmd":"event","team_id":"T111","event_id":"Ev111","event":"{\"type\":\"message\",\"subtype\":\"message_changed\",\"channel\":\"C1\",\"n\":12345678901234567890}"})");
+  upstream.command(
+      R"({"cmd":"event","team_id":"T222","event_id":"Ev222","event":{"type":"reaction_added","user":"U2"}})");
   upstream.command(R"({"cmd":"interactive","team_id":"T111","type":"block_actions"})");
   upstream.command(R"({"cmd":"slash","team_id":"T222","command":"/deploy"})");
   REQUIRE_MESSAGE(eventually([&] { return stat(upstream, "acks") == 4; }, 20s), d.log());
@@ -168,9 +170,9 @@ TEST_CASE("slack_socket: refresh_requested and warning reconnect with never more
     const std::int64_t opens = stat(upstream, "opens");
     upstream.command(round % 2 == 0 ? R"({"cmd":"disconnect","reason":"refresh_requested"})"
                                     : R"({"cmd":"disconnect","reason":"warning"})");
-    REQUIRE_MESSAGE(eventually([&] { return stat(upstream, "opens") > opens && stat(upstream, "connections") == 1; },
-                               20s),
-                    d.log());
+    REQUIRE_MESSAGE(
+        eventually([&] { return stat(upstream, "opens") > opens && stat(upstream, "connections") == 1; }, 20s),
+        d.log());
   }
   CHECK(stat(upstream, "max_connections") == 1);
   upstream.command(R"({"cmd":"event","team_id":"T1","event":{"type":"message"}})");
@@ -200,7 +202,7 @@ TEST_CASE("slack_socket: link_disabled stops reconnecting and says so; a refused
     daemon_process d(dir, socket_config(cluster, upstream), {{"SLACK_APP_TOKEN", "xapp-1-wrong-token"}});
     CHECK(d.log_has("refused the token: invalid_auth", 20s));
     std::this_thread::sleep_for(patience(3s));
-    CHECK(stat(upstream, "opens") == 1);  // the long back-off of a refused credential
+    CHECK(stat(upstream, "opens") == 1);                             // the long back-off of a refused credential
     CHECK(d.log().find("xapp-1-wrong-token") == std::string::npos);  // never in a log
     d.signal(SIGTERM);
     CHECK(d.wait(30s) == std::optional<int>(0));
@@ -212,9 +214,7 @@ TEST_CASE("slack_socket: a frozen socket is replaced within ping_timeout; malfor
   cluster.create_topic("rtm.dead-letter", 1);
   auto upstream = socket_upstream();
   temp_dir dir;
-  daemon_process d(dir,
-                   socket_config(cluster, upstream, "  dead_letter_topic: rtm.dead-letter\n", "2s"),
-                   token_env);
+  daemon_process d(dir, socket_config(cluster, upstream, "  dead_letter_topic: rtm.dead-letter\n", "2s"), token_env);
   REQUIRE_MESSAGE(d.log_has("live (Socket Mode)", 30s), d.log());
   upstream.command(R"({"cmd":"raw","frame":"{\"envelope_id\":\"e-1\",\"type\":\"events_api\",\"payload\":[1,2]}"})");
   upstream.command(R"({"cmd":"raw","frame":"{\"envelope_id\":\"e-2\",\"type\":\"brand_new\",\"payload\":{}}"})");

@@ -167,8 +167,8 @@ socket_frame decode_object(std::string_view text, std::size_t start, socket_scra
 }
 
 constexpr std::array<std::string_view, 7> socket_token_errors{
-    "invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "token_expired", "account_inactive",
-    "missing_scope"};
+    "invalid_auth",  "not_authed",       "not_allowed_token_type", "token_revoked",
+    "token_expired", "account_inactive", "missing_scope"};
 
 }  // namespace
 

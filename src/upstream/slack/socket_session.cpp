@@ -128,14 +128,16 @@ void socket_session::on_hello(const socket_frame& frame) {
 
 void socket_session::on_disconnect(const socket_frame& frame) {
   if (frame.reason == "link_disabled") {
-    log::error(name(), "Slack disabled Socket Mode for this app (disconnect: link_disabled): enable Socket Mode in "
-                       "the app's settings; retrying no sooner than ",
+    log::error(name(),
+               "Slack disabled Socket Mode for this app (disconnect: link_disabled): enable Socket Mode in "
+               "the app's settings; retrying no sooner than ",
                std::chrono::duration_cast<std::chrono::minutes>(link_disabled_delay).count(), " minutes");
     return teardown("link_disabled", {retry_policy::kind::normal, link_disabled_delay});
   }
   if (frame.reason == "too_many_websockets") {
-    log::warn(name(), "Slack refused another socket for this app (too_many_websockets: more than 10 connections; "
-                      "other processes are using the same app-level token); reconnecting with back-off");
+    log::warn(name(),
+              "Slack refused another socket for this app (too_many_websockets: more than 10 connections; "
+              "other processes are using the same app-level token); reconnecting with back-off");
     return teardown("too_many_websockets");
   }
   log::info(name(), "Slack asked for a new connection (disconnect: ",
@@ -175,8 +177,7 @@ void socket_session::on_envelope(const received_frame& f, const socket_frame& fr
   }
   if (frame.type == envelope_type::unknown || frame.payload.empty() || frame.payload.front() != '{') {
     // A redelivery would bring the same again: dead-lettered whole, and acknowledged.
-    dead_letter(frame.type == envelope_type::unknown ? "unknown_envelope" : "bad_envelope", f.payload,
-                f.received_at);
+    dead_letter(frame.type == envelope_type::unknown ? "unknown_envelope" : "bad_envelope", f.payload, f.received_at);
     return acknowledge(frame.envelope_id, f.received_steady);
   }
   // An org-wide Enterprise Grid event has no workspace: its enterprise is the key.
@@ -240,8 +241,8 @@ void socket_session::acknowledge(std::string_view envelope_id, std::chrono::stea
   ack_buffer_.clear();
   append_ack_frame(ack_buffer_, envelope_id);
   send(std::string_view(ack_buffer_));
-  metrics().envelope_acknowledged(
-      name(), std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+  metrics().envelope_acknowledged(name(),
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
 }
 
 void socket_session::on_attempt_over() {
