@@ -110,13 +110,14 @@ struct connection_config {
   connection_kind kind{};  // required in the file; acme until read
   // acme: the RTM endpoint, empty = discover it over REST; slack: the Web API base (default_slack_url).
   std::string url;
-  int protocol = 0;                    // acme: Engine.IO revision (4 or 3)
-  std::string api_url;                 // acme: REST base for endpoint discovery
-  acme_tier tier{};                    // acme
-  secret identifier;                   // acme: token identifier
-  secret key;                          // acme: token key; slack: the token
-  std::vector<std::string> events;     // acme: subscribed event globs; empty = all events of the tier
-  std::optional<std::string> team_id;  // fixed team id (slack default: team.id from rtm.connect)
+  int protocol = 0;                       // acme: Engine.IO revision (4 or 3)
+  std::string api_url;                    // acme: REST base for endpoint discovery
+  acme_tier tier{};                       // acme
+  secret identifier;                      // acme: token identifier
+  secret key;                             // acme: token key; slack: the token
+  std::vector<std::string> events;        // acme: subscribed event globs; empty = all events of the tier
+  std::vector<std::string> presence_sub;  // slack: users whose presence_change to subscribe after every hello
+  std::optional<std::string> team_id;     // fixed team id (slack default: team.id from rtm.connect)
   reconnect_policy reconnect;
   duration ping_timeout{};
   tls_config tls;

@@ -46,6 +46,13 @@ std::optional<std::string> check_glob(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_user_id(std::string_view text) {
+  if (text.empty() || text.find_first_of(" \t\r\n\"") != std::string_view::npos) {
+    return "expected a Slack user id (e.g. U061F7AUR), got " + quoted(text);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_dead_letter_topic(std::string_view text) {
   if (has_placeholder(text)) {
     return "the dead-letter topic takes no placeholders (it receives what could not be named), got " + quoted(text);

@@ -126,6 +126,7 @@ struct key_spec {
 // Checks and normalizations the rows use (beyond validate.hpp's).
 [[nodiscard]] std::optional<std::string> check_nonempty(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_glob(std::string_view text);
+[[nodiscard]] std::optional<std::string> check_user_id(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_dead_letter_topic(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_acme_url(std::string_view text);
 [[nodiscard]] std::optional<std::string> check_web_api_url(std::string_view text);
@@ -402,6 +403,17 @@ void visit_token(V& v, C& c) {
          .allowed = "a non-empty string",
          .help = "The record key of events whose payload has no team_id (without it they are dead-lettered)"},
         [&c] { return c.team_id ? std::optional<std::string>{*c.team_id + " for events without one"} : std::nullopt; });
+  v.key(c.presence_sub,
+        {.name = "presence_sub",
+         .kinds = slack,
+         .unset = "nobody",
+         .nullable = true,
+         .check = check_user_id,
+         .allowed = "a non-empty list of Slack user ids",
+         .what = "a list of user ids",
+         .if_empty = "an empty list would subscribe to nobody: omit presence_sub instead",
+         .help = "Users whose presence_change events to subscribe to: rtm.connect asks for batch_presence_aware and "
+                 "presence_sub, and the list is sent after every hello"});
   v.key(c.team_id, {.name = "team_id",
                     .kinds = slack,
                     .unset = "from rtm.connect",

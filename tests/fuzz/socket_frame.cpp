@@ -16,7 +16,8 @@ namespace rtm::fuzz {
 
 void socket_frame(const std::uint8_t* data, std::size_t size) {
   // An exact-size copy: reading one byte past it is a sanitizer report.
-  const std::string text(reinterpret_cast<const char*>(data), size);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+  const std::string text(reinterpret_cast<const char*>(data),
+                         size);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
   const upstream::slack::socket_frame f = upstream::slack::decode_socket_frame(text.data(), text.size());
   if (f.kind == upstream::slack::socket_frame_kind::invalid) {
     CHECK_SOCKET(!f.reason.empty());

@@ -337,3 +337,24 @@ TEST_CASE("daemon: a second instance on the same spool directory exits 78 naming
   first.signal(SIGTERM);
   CHECK(first.wait(30s) == std::optional<int>(0));
 }
+
+TEST_CASE("daemon: slack presence_sub asks rtm.connect for it and sends the list after every hello") {
+  rtm::kafka::embedded_cluster cluster;
+  fixture upstream({env_path("RTM_FIXTURES_DIR") + "/slack_server.js", "--token", "xoxb-presence:T777"});
+  rtm::test::temp_dir dir;
+  daemon_process d(dir,
+                   "kafka:\n  brokers: \"" + cluster.bootstrap_servers() +
+                       "\"\n  shutdown_timeout: 5s\nconnections:\n" +
+                       slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") +
+                       "    presence_sub: [\"U061F7AUR\", \"W012A3CDE\"]\nmetrics:\n  listen: \"\"\n",
+                   {{"SLACK_TOKEN", "xoxb-presence"}});
+  REQUIRE_MESSAGE(upstream.wait_event("RTM_CONNECT batch_presence_aware=1&presence_sub=true", 30s), d.log());
+  const std::string subscribe = R"(CLIENT {"type":"presence_sub","ids":["U061F7AUR","W012A3CDE"]})";
+  REQUIRE_MESSAGE(upstream.wait_event(subscribe, 30s), d.log());
+  upstream.command(R"({"cmd":"close","code":1001})");
+  // The reconnect: rtm.connect again, and the subscription again after its hello (wait_event takes each line once).
+  CHECK_MESSAGE(upstream.wait_event("RTM_CONNECT batch_presence_aware=1&presence_sub=true", 30s), d.log());
+  CHECK_MESSAGE(upstream.wait_event(subscribe, 30s), d.log());
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == std::optional<int>(0));
+}

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "util/json_scan.hpp"
+#include "util/json_writer.hpp"
 
 namespace rtm::upstream::slack {
 namespace {
@@ -261,6 +262,18 @@ std::optional<std::uint32_t> parse_retry_after(std::string_view header) noexcept
     return std::nullopt;
   }
   return seconds;
+}
+
+std::string presence_sub_frame(const std::vector<std::string>& ids) {
+  std::string out = R"({"type":"presence_sub","ids":[)";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    json::append_string(out, ids[i]);
+  }
+  out += "]}";
+  return out;
 }
 
 std::string ping_frame(std::int64_t id) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Slack legacy RTM, the pure half: what a WebSocket frame is, what rtm.connect answered and how to treat its errors.
 // No I/O; unit-tested alone and fuzzed.
@@ -63,6 +64,9 @@ enum class error_class {
 
 // Retry-After (seconds, as Slack sends it) → a delay; nullopt when absent or unparsable.
 [[nodiscard]] std::optional<std::uint32_t> parse_retry_after(std::string_view header) noexcept;
+
+// {"type":"presence_sub","ids":[...]}: the users whose presence_change events the socket should get.
+[[nodiscard]] std::string presence_sub_frame(const std::vector<std::string>& ids);
 
 // The client's ping frame: {"id":N,"type":"ping"}.
 [[nodiscard]] std::string ping_frame(std::int64_t id);

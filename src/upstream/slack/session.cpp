@@ -56,7 +56,9 @@ void session::open_attempt() {
   req.url = with_method(cfg().url, "rtm.connect");
   req.headers = {{"Authorization", "Bearer " + cfg().key.value}};
   req.content_type = "application/x-www-form-urlencoded";
-  req.body = "batch_presence_aware=false&presence_sub=false";
+  // With presence_sub, Slack sends presence_change only for the subscribed users (sent after every hello), batched.
+  req.body = cfg().presence_sub.empty() ? "batch_presence_aware=false&presence_sub=false"
+                                        : "batch_presence_aware=1&presence_sub=true";
   log::debug(name(), "calling rtm.connect at ", cfg().url);
   request(std::move(req),
           [this](std::string_view error_text, const http::response& reply) { on_rtm_connect(error_text, reply); });
@@ -123,6 +125,10 @@ void session::on_hello() {
   log::info(name(), "live (team ", team_id_, enterprise_id_.empty() ? "" : ", enterprise ", enterprise_id_, ")");
   expect_frame_within(ping_timeout(), "pong");
   schedule_keepalive(ping_tick());
+  if (!cfg().presence_sub.empty()) {
+    // After every hello: a new socket has no subscriptions. Slack's rate limit counts it as one message.
+    send(presence_sub_frame(cfg().presence_sub));
+  }
 }
 
 void session::on_frame(const received_frame& f) {
