@@ -124,8 +124,9 @@ void publisher::on_event(const pipeline::event& ev) noexcept {
     const std::string& topic = router_.resolve(ev);
     const auto build = [&](record& r) { build_event_record(r, ev, topic, next_event_sequence(), id_scratch_); };
     if (spool_) {
-      if (spool_accept(ev.connection, ev.received_at, build) && ev.ack.wanted()) {
-        spool_acks_.push_back(ev.ack);  // told once written: on_spool_written()
+      const std::uint64_t seq = spool_accept(ev.connection, ev.received_at, build);
+      if (seq != 0 && ev.ack.wanted()) {
+        spool_acks_.emplace_back(seq, ev.ack);  // told once durable: on_spool_written()
       }
     } else {
       store_.append(build).ack = ev.ack;
@@ -148,12 +149,12 @@ void publisher::on_dead_letter(const pipeline::dead_letter& dl) noexcept {
 // ---- the spool ----------------------------------------------------------------------------------------------------
 
 template <typename Build>
-bool publisher::spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
-                             Build&& build) {
+std::uint64_t publisher::spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
+                                      Build&& build) {
   const std::int64_t at = to_ns(received_at);
   std::uint64_t seq = 0;
   spool::spool::append_result result = spool::spool::append_result::failed;
-  if (held_.empty() && spool_->at_end() && store_.unsettled() < spool_->max_in_flight()) {
+  if (held_.empty() && spool_->at_end() && spool_->window() < spool_->max_in_flight()) {
     // The producer keeps up: the record goes to the spool and, from memory, straight into the window.
     record& r = store_.append(std::forward<Build>(build));
     util::scope_exit undo([this, &r] { store_.settle(r); });  // not in the spool: not kept either
@@ -164,7 +165,7 @@ bool publisher::spool_accept(std::string_view connection, std::chrono::system_cl
       undo.release();
       r.spool_seq = seq;
       spool_->take_live(seq, at);
-      return true;
+      return seq;
     }
   } else {
     // Behind (an outage, a restart's backlog): to the spool only; the record is read back in order later.
@@ -176,17 +177,17 @@ bool publisher::spool_accept(std::string_view connection, std::chrono::system_cl
     } else {
       result = spool_->append(at, spool_payload_, seq);
       if (result == spool::spool::append_result::ok) {
-        return true;
+        return seq;
       }
     }
   }
   if (result == spool::spool::append_result::full && tuning_.spool->block_when_full) {
     // Held records are never acknowledged early: should the process die first, the upstream redelivers them.
     held_.push_back({at, std::string(connection), spool_payload_});
-    return false;  // update_state() pauses upstream
+    return 0;  // update_state() pauses upstream
   }
   count_not_spooled(connection, result);
-  return false;
+  return 0;
 }
 
 void publisher::count_not_spooled(std::string_view connection, spool::spool::append_result result) {
@@ -199,7 +200,7 @@ void publisher::count_not_spooled(std::string_view connection, spool::spool::app
 }
 
 void publisher::refill_from_spool() {
-  while (store_.unsettled() < spool_->max_in_flight() && !spool_->at_end()) {
+  while (spool_->window() < spool_->max_in_flight() && !spool_->at_end()) {
     spool::frame_view f;
     if (spool_->read_next(f) != spool::spool::read_result::record) {
       return;
@@ -221,12 +222,12 @@ void publisher::refill_from_spool() {
   }
 }
 
-void publisher::on_spool_written() noexcept {
+void publisher::on_spool_written(std::uint64_t through_seq) noexcept {
   // Acknowledgements may lead a session to send; none of that re-enters here.
-  for (const pipeline::durability_request& r : spool_acks_) {
-    durability_.notify(r);
+  while (!spool_acks_.empty() && spool_acks_.front().first <= through_seq) {
+    durability_->notify(spool_acks_.front().second);
+    spool_acks_.pop_front();
   }
-  spool_acks_.clear();  // keeps its capacity: no allocation per acknowledgement in steady state
 }
 
 void publisher::on_settled(std::uint64_t spool_seq) noexcept {
@@ -237,15 +238,14 @@ void publisher::on_spool_room() noexcept {
   guarded(
       "",
       [this] {
-        while (!held_.empty()) {
-          held_record& h = held_.front();
+        while (!held_.empty() && !spool_->failed()) {
           std::uint64_t seq = 0;
-          const spool::spool::append_result result = spool_->append(h.received_at_ns, h.payload, seq);
-          if (result == spool::spool::append_result::full) {
+          const spool::spool::append_result result =
+              spool_->append(held_.front().received_at_ns, held_.front().payload, seq);
+          // A failed append has already told on_spool_failed(), which counted and cleared what was held: nothing
+          // held may be touched after it.
+          if (result != spool::spool::append_result::ok) {
             break;
-          }
-          if (result == spool::spool::append_result::failed) {
-            count_not_spooled(h.connection, result);
           }
           held_.pop_front();
         }
@@ -385,7 +385,7 @@ void publisher::on_delivery(std::uint32_t generation, const delivery_report& rep
       const util::scope_exit settle([this, r] { store_.settle(*r); });  // counted or not, it is delivered
       ++stats_.delivered;
       brokers_.up();
-      durability_.notify(r->ack);
+      durability_->notify(r->ack);
       if (r->kind == record_kind::event) {
         published_.count(r->field(record_field::connection), r->field(record_field::topic));
         metrics_.publish_latency(std::chrono::duration<double>(clock::now() - r->received_steady).count());
@@ -527,7 +527,17 @@ void publisher::finish_drain() {
     drain_left_ = store_.unsettled();
     update_state();
     if (spool_) {
-      drain_left_ = spool_->current().records + held_.size();
+      on_spool_room();  // a last chance for what is held (when_full: block) to get into the spool
+      for (const held_record& h : held_) {
+        // Only in memory: gone with the process. A Socket Mode upstream redelivers these (never acknowledged).
+        count_failure(h.connection, "spool_full_at_stop");
+      }
+      if (!held_.empty()) {
+        log::error("", "kafka: ", held_.size(), " records held while the spool was full (when_full: block) could not ",
+                   "be written before the stop and are lost");
+        held_.clear();
+      }
+      drain_left_ = spool_->current().records;
       spool_->close();
     }
     if (drain_left_ == 0) {

@@ -115,7 +115,7 @@ class publisher final : public pipeline::sink,
   void on_event(const pipeline::event& ev) noexcept override;
   void on_dead_letter(const pipeline::dead_letter& dl) noexcept override;
   // Acknowledgement after durability: told when a record is confirmed by Kafka, or written to the spool.
-  pipeline::durability_registry* durability() noexcept override { return &durability_; }
+  std::shared_ptr<pipeline::durability_registry> durability() noexcept override { return durability_; }
 
   // Graceful stop: keeps producing and serving delivery reports on the io_context (never a blocking rd_kafka_flush)
   // until nothing is outstanding or `deadline` passes, then destroys the producer and calls `done` with the number
@@ -155,16 +155,17 @@ class publisher final : public pipeline::sink,
   void on_retired_destroyed() noexcept override;
   // spool::listener
   void on_spool_room() noexcept override;
-  void on_spool_written() noexcept override;
+  void on_spool_written(std::uint64_t through_seq) noexcept override;
   void on_spool_failed(const std::string& reason) noexcept override;
   // settle_listener: a record from the spool is done
   void on_settled(std::uint64_t spool_seq) noexcept override;
 
   // The spool's share of accepting: append the record `build` makes, taking it live into the store when nothing
-  // waits in the spool; full and failed as the policy says. True when it is in the spool. Throws std::bad_alloc
-  // only, before changing anything.
+  // waits in the spool; full and failed as the policy says. Its spool seq when it is in the spool, else 0. Throws
+  // std::bad_alloc only, before changing anything.
   template <typename Build>
-  bool spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at, Build&& build);
+  std::uint64_t spool_accept(std::string_view connection, std::chrono::system_clock::time_point received_at,
+                             Build&& build);
   void count_not_spooled(std::string_view connection, spool::spool::append_result result);
   // Reads records back from the spool into the store while the window has room.
   void refill_from_spool();
@@ -211,7 +212,7 @@ class publisher final : public pipeline::sink,
   backpressure_handler on_backpressure_;
   fatal_handler on_fatal_;
   spool_failed_handler on_spool_failed_;
-  pipeline::durability_registry durability_;
+  std::shared_ptr<pipeline::durability_registry> durability_ = std::make_shared<pipeline::durability_registry>();
 
   // The spool's state. Records held because the spool was full under when_full: block, in receipt order, appended
   // before anything newer once there is room (upstream is paused meanwhile, so only what one read delivered waits).
@@ -221,8 +222,9 @@ class publisher final : public pipeline::sink,
     std::string payload;
   };
   std::deque<held_record> held_;
-  // Acknowledgements of records appended to the spool and not yet written (told at the next write).
-  std::vector<pipeline::durability_request> spool_acks_;
+  // Acknowledgements of records appended to the spool and not yet durable, with their spool seq, in seq order
+  // (told by on_spool_written()).
+  std::deque<std::pair<std::uint64_t, pipeline::durability_request>> spool_acks_;
   record spool_scratch_;       // an event's record while it goes to the spool only (the window is full)
   std::string spool_payload_;  // the frame payload being appended
   // Declared last: closed (final write, fdatasync, checkpoint) before the producers and the store go.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "pipeline/durability.hpp"
@@ -70,8 +71,10 @@ class sink {
 
   virtual void on_event(const event& ev) noexcept = 0;
   virtual void on_dead_letter(const dead_letter& dl) noexcept = 0;
-  // Where sessions register for acknowledgement after durability; nullptr when this sink cannot tell.
-  virtual durability_registry* durability() noexcept { return nullptr; }
+  // Where sessions register for acknowledgement after durability; null when this sink cannot tell. Shared, so that a
+  // session that outlives the sink (destroyed late, with the io_context's queued handlers) finds it gone rather
+  // than dangling: sessions keep a weak_ptr.
+  virtual std::shared_ptr<durability_registry> durability() noexcept { return nullptr; }
 };
 
 }  // namespace rtm::pipeline

@@ -135,12 +135,16 @@ void spool::flush_now() {
     report_failure(log_.error_context() + ": " + ec.message());
     return;
   }
+  const std::uint64_t through = log_.next_seq() - 1;
   if (opts_.fsync_interval.count() == 0) {
+    // Told after the fdatasync that covers this write (sync_loop()), not now.
     const std::lock_guard lock(mutex_);
     sync_now_ = true;
+    synced_want_ = through;
     wake_.notify_one();
+    return;
   }
-  owner_.on_spool_written();
+  owner_.on_spool_written(through);
 }
 
 // ---- the window ---------------------------------------------------------------------------------------------------
@@ -289,6 +293,7 @@ void spool::sync_loop() noexcept {
     }
     const bool stopping = stop_;
     const std::uint64_t want = std::exchange(checkpoint_want_, 0);
+    const std::uint64_t synced_through = std::exchange(synced_want_, 0);
     const bool due = sync_now_ || stopping || (periodic && clock::now() >= next_sync);
     sync_now_ = false;
     lock.unlock();
@@ -308,6 +313,13 @@ void spool::sync_loop() noexcept {
         }
       }
       next_sync = clock::now() + opts_.fsync_interval;
+      if (failure.empty() && synced_through != 0) {
+        boost::asio::post(io_, [this, synced_through, token = std::weak_ptr<int>(alive_)]() noexcept {
+          if (token.lock() && !failed_) {
+            owner_.on_spool_written(synced_through);
+          }
+        });
+      }
     }
     if (failure.empty() && want != 0) {
       if (const std::error_code ec = checkpoint_.store(want)) {

@@ -64,8 +64,9 @@ class listener {
 
   // The spool was full and has room again.
   virtual void on_spool_room() noexcept = 0;
-  // Everything appended so far is written (survives SIGKILL): after each successful flush.
-  virtual void on_spool_written() noexcept {}
+  // Every record up to `through_seq` is as durable as configured: written (survives SIGKILL) after each flush, and
+  // with fsync_interval 0 also fdatasync'd (survives power loss), then told after the sync.
+  virtual void on_spool_written(std::uint64_t /*through_seq*/) noexcept {}
   // A write, read or fdatasync failed: the spool accepts nothing any more. `reason` names the file and the error.
   virtual void on_spool_failed(const std::string& reason) noexcept = 0;
 
@@ -113,8 +114,10 @@ class spool {
   void take_live(std::uint64_t seq, std::int64_t received_at_ns);
   // The next record from the files into the window; the view is valid until the next spool call.
   read_result read_next(frame_view& out);
-  // The window: records read (or taken live) and not settled yet.
-  [[nodiscard]] std::size_t window() const noexcept { return window_.size() - settled_in_window_; }
+  // The window: records read (or taken live) from the lwm on, settled or not. Bounded by max_in_flight, so one record
+  // stuck unconfirmed holds back at most that many behind it (memory, and the duplicates a crash can cause).
+  [[nodiscard]] std::size_t window() const noexcept { return window_.size(); }
+  [[nodiscard]] std::size_t unsettled() const noexcept { return window_.size() - settled_in_window_; }
   [[nodiscard]] std::size_t max_in_flight() const noexcept { return opts_.max_in_flight; }
   // Kafka confirmed `seq` (or it was dealt with for good): the lwm moves past it once everything before is settled.
   void settle(std::uint64_t seq) noexcept;
@@ -169,6 +172,7 @@ class spool {
   bool stop_ = false;
   bool sync_now_ = false;              // fsync_interval 0: a flush asks for a sync at once
   std::uint64_t checkpoint_want_ = 0;  // lwm to persist (0: nothing new)
+  std::uint64_t synced_want_ = 0;      // fsync_interval 0: the last seq flushed, told once the next sync completed
   std::thread sync_thread_;
 
   // Posted handlers hold a weak reference: once the spool is gone they do nothing.

@@ -170,7 +170,7 @@ class reconnecting_session : public connection,
   [[nodiscard]] const config::connection_config& cfg() const noexcept { return cfg_; }
   [[nodiscard]] const std::string& name() const noexcept { return cfg_.name; }
   // The sink's acknowledgement-after-durability registry (nullptr when the sink has none).
-  [[nodiscard]] pipeline::durability_registry* durability() noexcept { return sink_.durability(); }
+  [[nodiscard]] std::shared_ptr<pipeline::durability_registry> durability() noexcept { return sink_.durability(); }
   [[nodiscard]] metrics::registry& metrics() noexcept { return metrics_; }
   // Counts socket attempts: a value taken while one socket is current differs from every later socket's.
   [[nodiscard]] std::uint64_t socket_generation() const noexcept { return generation_; }

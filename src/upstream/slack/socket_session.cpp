@@ -42,16 +42,16 @@ socket_session::socket_session(boost::asio::io_context& io, config::connection_c
 }
 
 socket_session::~socket_session() {
-  if (listener_id_ != 0) {
-    if (pipeline::durability_registry* registry = durability()) {
-      registry->remove(listener_id_);
-    }
+  // Not through the sink: it may be gone already (a session can be destroyed with the io_context's last handlers).
+  if (const auto registry = registry_.lock()) {
+    registry->remove(listener_id_);
   }
 }
 
 void socket_session::on_start() {
-  if (pipeline::durability_registry* registry = durability()) {
+  if (const auto registry = durability()) {
     listener_id_ = registry->add(*this);
+    registry_ = registry;
   } else {
     log::warn(name(), "the event sink cannot report durability: events_api envelopes are acknowledged at receipt");
   }
@@ -201,9 +201,13 @@ void socket_session::on_envelope(const received_frame& f, const socket_frame& fr
   const bool events_api = frame.type == envelope_type::events_api;
   // Slack's retries of one event carry the same event_id (and a new envelope_id): one envelope id in Kafka.
   ev.stable_id = events_api && !frame.event_id.empty() ? frame.event_id : frame.envelope_id;
-  const bool after_durability =
-      events_api && listener_id_ != 0 && frame.envelope_id.size() <= pending_ack{}.id.size() && !f.draining;
-  if (after_durability) {
+  const bool after_durability = events_api && listener_id_ != 0;
+  if (after_durability && frame.envelope_id.size() <= pending_ack{}.id.size()) {
+    if (pending_.size() >= max_pending) {
+      // The oldest waits for a record that was never kept (dropped, or held at a stop): never acknowledged, so Slack
+      // redelivers it; dropping it here keeps the memory bounded.
+      pending_.pop_front();
+    }
     pending_ack& p = pending_.emplace_back();
     p.token = next_token_++;
     p.socket = socket_generation();
@@ -215,7 +219,8 @@ void socket_session::on_envelope(const received_frame& f, const socket_frame& fr
   emit(ev);
   if (!after_durability) {
     // interactive and slash_commands: at receipt (the user sees an error after 3 s); an events_api envelope only
-    // when durability cannot be told (no registry, an id too long to keep, or a socket already closing).
+    // when the sink cannot tell durability at all. An events_api envelope whose id is too long to keep is never
+    // acknowledged: Slack redelivers it, under the same record id (its event_id).
     acknowledge(frame.envelope_id, f.received_steady);
   }
 }
@@ -255,6 +260,12 @@ void socket_session::on_attempt_over() {
 void socket_session::on_keepalive() {
   if (!reading_paused() && silence() >= ping_tick() / 2) {
     send_ping();
+  }
+  // A record never kept is never reported durable: its entry would hold every later one in the deque. Slack stops
+  // redelivering after about 5 minutes, so an acknowledgement older than this is of no use any more.
+  const auto now = std::chrono::steady_clock::now();
+  while (!pending_.empty() && (pending_.front().done || now - pending_.front().received > pending_max_age)) {
+    pending_.pop_front();
   }
   schedule_keepalive(ping_tick());
 }

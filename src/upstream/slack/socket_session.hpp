@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,9 @@ class socket_session final : public reconnecting_session, private pipeline::dura
   // No frame for this long after the `link_disabled` disconnect: Socket Mode was switched off in the app's settings,
   // and reconnecting sooner only burns apps.connections.open calls (Tier 1).
   static constexpr std::chrono::minutes link_disabled_delay{10};
+  // Bounds on the acknowledgements waiting for durability (see on_keepalive()).
+  static constexpr std::size_t max_pending = 100000;
+  static constexpr std::chrono::minutes pending_max_age{10};
 
  private:
   // An events_api envelope waiting for its record to be durable. The id is kept inline (Slack's are UUIDs): no
@@ -79,6 +83,7 @@ class socket_session final : public reconnecting_session, private pipeline::dura
   [[nodiscard]] std::chrono::milliseconds ping_tick() const noexcept;
 
   std::uint32_t listener_id_ = 0;  // in the sink's durability registry (0: the sink has none)
+  std::weak_ptr<pipeline::durability_registry> registry_;
   bool awaiting_hello_ = false;
   std::deque<pending_ack> pending_;  // by token, oldest first; the front is never done
   std::uint64_t next_token_ = 1;
