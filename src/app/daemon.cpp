@@ -373,8 +373,16 @@ class daemon {
       return;
     }
     paused_ = paused;
-    log::info("", paused ? "Kafka queue full: pausing upstream reads until it drains"
-                         : "Kafka queue drained: resuming upstream reads");
+    // With a spool, upstream waits only for the spool (when_full: block), never for Kafka's queue: the log says
+    // which one the operator has to look at (the spool's own warning names why it is full: max_size, min_free or
+    // the disk).
+    if (publisher_ && publisher_->spool() != nullptr) {
+      log::info("", paused ? "spool full (spool.when_full: block): pausing upstream reads until it has room"
+                           : "spool has room again: resuming upstream reads");
+    } else {
+      log::info("", paused ? "Kafka queue full: pausing upstream reads until it drains"
+                           : "Kafka queue drained: resuming upstream reads");
+    }
     for (const auto& [name, conn] : connections_) {
       if (paused) {
         conn->pause_reading();

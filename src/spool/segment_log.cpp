@@ -198,7 +198,9 @@ bool segment_log::roll(std::size_t frame_size) {
     return false;
   }
   if (free < capacity + opts_.min_free) {
-    full_ = full_reason::min_free;
+    // A segment that does not fit at all is the disk being full (what fallocate would say), whatever min_free is:
+    // with min_free 0 the log must not blame a reserve the operator never set.
+    full_ = free < capacity ? full_reason::no_space : full_reason::min_free;
     return false;
   }
   if (!segments_.empty() && segments_.back().active && segments_.back().size == 0 && buffer_.empty()) {
