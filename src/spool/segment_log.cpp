@@ -169,6 +169,7 @@ sync_job segment_log::take_sync_job() {
   job.files.swap(dirty_files_);
   job.directory = dirty_directory_;
   dirty_directory_ = false;
+  job.retired.swap(retired_files_);
   return job;
 }
 
@@ -450,6 +451,12 @@ std::size_t segment_log::reclaim_below(std::uint64_t lwm) {
     if (const std::error_code ec = fs_.remove(s.path); ec && ec != std::errc::no_such_file_or_directory) {
       fail(ec, "cannot remove the confirmed segment " + s.path);
       break;
+    }
+    if (s.f) {
+      // Not closed here: freeing the unlinked file's blocks at its last close takes the file system tens of ms
+      // per 64 MiB, on whichever thread drops the last reference. The sync thread does it (sync_job::retired).
+      const std::lock_guard lock(dirty_mutex_);
+      retired_files_.push_back(std::move(s.f));
     }
     segments_.pop_front();
     ++removed;

@@ -53,10 +53,14 @@ struct recovery_report {
 };
 
 // What the sync thread must make durable: files written since the last job, and whether the directory changed.
+// `retired`: reclaimed segments (already unlinked) whose last reference the sync thread drops: the close of an
+// unlinked file is where the file system frees its blocks (~25 ms for 64 MiB on ext4, more for larger segments),
+// which must not stall the io_context thread.
 struct sync_job {
   std::vector<std::shared_ptr<file>> files;
   bool directory = false;
-  [[nodiscard]] bool empty() const noexcept { return files.empty() && !directory; }
+  std::vector<std::shared_ptr<file>> retired;
+  [[nodiscard]] bool empty() const noexcept { return files.empty() && !directory && retired.empty(); }
 };
 
 class segment_log {
@@ -105,7 +109,8 @@ class segment_log {
   [[nodiscard]] std::uint64_t corrupt_regions() const noexcept { return corrupt_; }
 
   // ---- space ----------------------------------------------------------------------------------------------------
-  // Removes the segments before the reader's whose records are all below `lwm`. Returns how many were removed.
+  // Removes the segments before the reader's whose records are all below `lwm`. Returns how many were removed;
+  // their open files go to the next sync job (`retired`), so the sync thread closes them.
   std::size_t reclaim_below(std::uint64_t lwm);
   // The bytes the spool holds on disk: sealed segments' sizes and the active segment's preallocation.
   [[nodiscard]] std::uint64_t used_bytes() const noexcept;
@@ -153,6 +158,7 @@ class segment_log {
   std::mutex dirty_mutex_;
   std::vector<std::shared_ptr<file>> dirty_files_;
   bool dirty_directory_ = false;
+  std::vector<std::shared_ptr<file>> retired_files_;
 };
 
 }  // namespace rtm::spool

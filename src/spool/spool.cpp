@@ -234,7 +234,13 @@ void spool::after_persisted(std::uint64_t persisted) {
   if (failed_ || closed_) {
     return;
   }
-  log_.reclaim_below(persisted);
+  if (log_.reclaim_below(persisted) > 0) {
+    // The sync thread closes the removed segments (which frees their space) and syncs the directory now, not at
+    // its next fsync_interval (with fsync_interval 0 and no appends, that could be never).
+    const std::lock_guard lock(mutex_);
+    sync_now_ = true;
+    wake_.notify_one();
+  }
   if (log_.error()) {
     report_failure(log_.error_context() + ": " + log_.error().message());
     return;

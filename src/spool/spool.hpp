@@ -33,8 +33,8 @@
 // recovers from what is on disk.
 //
 // Threading: every public member runs on the io_context thread. The sync thread touches only the segment log's
-// dirty set (locked), the files it syncs, the checkpoint file, and the request/result fields under mutex_; it
-// posts its results (persisted lwm, failure) back to the io_context.
+// dirty set (locked), the files it syncs and the reclaimed ones it closes, the checkpoint file, and the
+// request/result fields under mutex_; it posts its results (persisted lwm, failure) back to the io_context.
 namespace rtm::spool {
 
 struct options {
@@ -170,7 +170,7 @@ class spool {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
-  bool sync_now_ = false;              // fsync_interval 0: a flush asks for a sync at once
+  bool sync_now_ = false;              // fsync_interval 0: a flush asks for a sync at once; a reclaim too
   std::uint64_t checkpoint_want_ = 0;  // lwm to persist (0: nothing new)
   std::uint64_t synced_want_ = 0;      // fsync_interval 0: the last seq flushed, told once the next sync completed
   std::thread sync_thread_;

@@ -161,7 +161,11 @@ TEST_CASE("max_size: full before any record is at risk, room again after reclaim
   REQUIRE_FALSE(log.flush());
   CHECK(read_all(log).size() == appended);
   CHECK_FALSE(log.try_leave_full());
-  log.reclaim_below(seq + 1);  // everything confirmed
+  const std::size_t removed = log.reclaim_below(seq + 1);  // everything confirmed
+  CHECK(removed > 0);
+  // Their files are handed to the sync thread, which closes them (an unlinked file's last close frees its blocks:
+  // tens of ms per 64 MiB, not for the io thread).
+  CHECK(log.take_sync_job().retired.size() == removed);
   CHECK(log.try_leave_full());
   CHECK(log.append(0, "after", seq) == segment_log::append_result::ok);
 }
