@@ -22,7 +22,8 @@ namespace {
 constexpr const char* usage =
     "usage: rtm-bench --daemon PATH --malloc-counter PATH --work-dir DIR --json FILE [--quick] [--only LIST]\n"
     "                 [--events N] [--warmup N] [--kafka-property NAME=VALUE]... [--alloc-stacks]\n"
-    "  --only LIST   comma-separated subset of: emitter,throughput,kcat,latency,scale,allocations\n"
+    "  --only LIST   comma-separated subset of: emitter,throughput,kcat,latency,scale,allocations,spool,\n"
+    "                spool_drain,spool_append\n"
     "  --events N    events of the emitter, throughput and kcat runs (e.g. a short run under a profiler)\n"
     "  --warmup N    warm-up events before the throughput window\n"
     "  --kafka-property NAME=VALUE  a librdkafka setting for the daemon, kcat and the bare producer (repeatable)\n"
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     settings.idle_seconds = 5;
     settings.alloc_small = 50'000;
     settings.alloc_large = 150'000;
+    settings.spool_rounds = 1;
+    settings.drain_events = 200'000;
   }
   if (events != 0) {
     settings.events = events;
@@ -177,6 +180,15 @@ int main(int argc, char** argv) {
     }
     if (selected(only, "allocations")) {
       attempt("allocations", [&ctx] { run_allocations(ctx); });
+    }
+    if (selected(only, "spool_append")) {
+      attempt("spool_append", [&ctx] { run_spool_append(ctx); });
+    }
+    if (selected(only, "spool")) {
+      attempt("spool", [&ctx] { run_spool(ctx); });
+    }
+    if (selected(only, "spool_drain")) {
+      attempt("spool_drain", [&ctx] { run_spool_drain(ctx); });
     }
   } catch (const std::exception& e) {
     out.error("setup", e.what());

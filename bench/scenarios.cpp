@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -57,7 +58,9 @@ std::string tail(const std::string& path, int lines) {
   return text.substr(pos + 1);
 }
 
-std::string daemon_config(const bench_context& ctx, unsigned short upstream_port, int connections) {
+// `spool_dir` empty: no spool (today's in-memory path); else a spool there with the contract's defaults.
+std::string daemon_config(const bench_context& ctx, unsigned short upstream_port, int connections,
+                          const std::string& spool_dir) {
   std::string out = "kafka:\n  brokers: \"" + ctx.cluster.bootstrap_servers() +
                     "\"\n  client_id: rtm-bridge-bench\n  topic: \"rtm.{namespace}\"\n"
                     "  dead_letter_topic: rtm.dead-letter\n  shutdown_timeout: 60s\n";
@@ -75,6 +78,9 @@ std::string daemon_config(const bench_context& ctx, unsigned short upstream_port
            "\"}\n    key: {value: \"bench-key\"}\n    events: [\"message:updated\"]\n";
   }
   out += "metrics:\n  listen: \"127.0.0.1:0\"\nlog:\n  level: info\n";
+  if (!spool_dir.empty()) {
+    out += "spool:\n  path: \"" + spool_dir + "\"\n";
+  }
   return out;
 }
 
@@ -83,10 +89,10 @@ std::string daemon_config(const bench_context& ctx, unsigned short upstream_port
 class daemon_run {
  public:
   daemon_run(const bench_context& ctx, const std::string& name, unsigned short upstream_port, int connections,
-             std::vector<std::string> env = {})
+             std::vector<std::string> env = {}, const std::string& spool_dir = {})
       : log_path_(ctx.settings.work_dir + "/" + name + ".log") {
     const std::string config = ctx.settings.work_dir + "/" + name + ".yaml";
-    write_private_file(config, daemon_config(ctx, upstream_port, connections));
+    write_private_file(config, daemon_config(ctx, upstream_port, connections, spool_dir));
     child::options opts;
     opts.argv = {ctx.settings.daemon, "--config", config};
     opts.env = std::move(env);
@@ -256,11 +262,24 @@ void run_emitter_ceiling(bench_context& ctx) {
   ctx.out.add({"emitter", "megabytes_per_s", "wire MB/s into a reading sink", mbps, "MB/s", fixed(mbps, 1), "", {}});
 }
 
-double run_throughput(bench_context& ctx) {
-  const std::uint64_t n = ctx.settings.events;
-  info("end to end: " + std::to_string(n) + " events through the daemon");
+namespace {
+
+// One end-to-end run on one connection: N events as fast as the emitter pushes, after a warm-up, first frame sent
+// to the last broker ack. Shared by the throughput section and the spool's off/on comparison.
+struct throughput_sample {
+  double secs = 0;
+  double cpu = 0;  // daemon utime+stime across the window
+  thread_cpu threads{};
+  double hwm_mib = 0;
+  std::int64_t final_count = 0;  // records the topic grew by in the window (and until the stop)
+  std::string summary;           // the daemon's closing summary line
+  std::string log_path;
+};
+
+throughput_sample measure_throughput(bench_context& ctx, const std::string& name, std::uint64_t n,
+                                     const std::string& spool_dir) {
   emitter em(ctx.frames, ping_interval);
-  daemon_run daemon(ctx, "throughput", em.port(), 1);
+  daemon_run daemon(ctx, name, em.port(), 1, {}, spool_dir);
   daemon.wait_live(em, 1, 30s);
   watermark_probe probe(ctx.cluster.bootstrap_servers());
 
@@ -280,15 +299,37 @@ double run_throughput(bench_context& ctx) {
   const auto done = wait_for_acks(probe, base + static_cast<std::int64_t>(n), ack_timeout(n), &daemon);
   const double cpu_after = cpu_seconds(daemon.pid());
   const thread_cpu threads_after = cpu_seconds_by_thread(daemon.pid());
-  const double hwm_mib = static_cast<double>(status_kib(daemon.pid(), "VmHWM")) / 1024.0;
+  throughput_sample out;
+  out.hwm_mib = static_cast<double>(status_kib(daemon.pid(), "VmHWM")) / 1024.0;
   wait_streams(em, 2, 10s);
   const auto first = em.last_stream().first_write;
-  const double secs = seconds(done - (first > asked ? first : asked));
-  const std::int64_t final_count = acked(probe) - base;
+  out.secs = seconds(done - (first > asked ? first : asked));
+  out.final_count = acked(probe) - base;
   daemon.stop(90s);
+  out.cpu = cpu_after - cpu_before;
+  out.threads = {threads_after.main - threads_before.main, threads_after.librdkafka - threads_before.librdkafka,
+                 threads_after.other - threads_before.other};
+  out.summary = daemon.summary();
+  out.log_path = daemon.log_path();
+  // Every frame must have become a record on the topic: a dead letter or a failure means the traffic or the daemon
+  // is wrong, and the rate would not mean what it says.
+  if (out.summary.find("dead-lettered 0, failed 0") == std::string::npos) {
+    throw std::runtime_error("the daemon dead-lettered or failed events: \"" + out.summary + "\"; see " + out.log_path);
+  }
+  return out;
+}
 
+}  // namespace
+
+double run_throughput(bench_context& ctx) {
+  const std::uint64_t n = ctx.settings.events;
+  info("end to end: " + std::to_string(n) + " events through the daemon");
+  const throughput_sample sample = measure_throughput(ctx, "throughput", n, {});
+  const double secs = sample.secs;
+  const double hwm_mib = sample.hwm_mib;
+  const std::int64_t final_count = sample.final_count;
   const double eps = static_cast<double>(n) / secs;
-  const double cpu_per_million = (cpu_after - cpu_before) / static_cast<double>(n) * 1e6;
+  const double cpu_per_million = sample.cpu / static_cast<double>(n) * 1e6;
   ctx.out.add({"throughput", "events_per_s", "events/s, first frame sent -> last ack", eps, "1/s", fixed(eps, 0),
                ">= 500000", eps >= 500'000});
   ctx.out.add({"throughput", "seconds", "wall time for the run", secs, "s", fixed(secs, 2), "", {}});
@@ -301,9 +342,9 @@ double run_throughput(bench_context& ctx) {
                "",
                {}});
   const double million_events = static_cast<double>(n) / 1e6;
-  const double io_cpu = (threads_after.main - threads_before.main) / million_events;
-  const double rdk_cpu = (threads_after.librdkafka - threads_before.librdkafka) / million_events;
-  const double other_cpu = (threads_after.other - threads_before.other) / million_events;
+  const double io_cpu = sample.threads.main / million_events;
+  const double rdk_cpu = sample.threads.librdkafka / million_events;
+  const double other_cpu = sample.threads.other / million_events;
   ctx.out.add({"throughput",
                "io_thread_cpu_s_per_million",
                "  of which the io thread (main)",
@@ -337,14 +378,7 @@ double run_throughput(bench_context& ctx) {
                "",
                {}});
   ctx.out.add({"throughput", "peak_rss_mib", "daemon peak RSS (VmHWM)", hwm_mib, "MiB", fixed(hwm_mib, 1), "", {}});
-  // Every frame must have become a record on the topic: a dead letter or a failure means the traffic or the daemon
-  // is wrong, and the rate above would not mean what it says.
-  const std::string summary = daemon.summary();
-  ctx.out.note("throughput: the daemon reported \"" + summary + "\"");
-  if (summary.find("dead-lettered 0, failed 0") == std::string::npos) {
-    throw std::runtime_error("the daemon dead-lettered or failed events: \"" + summary + "\"; see " +
-                             daemon.log_path());
-  }
+  ctx.out.note("throughput: the daemon reported \"" + sample.summary + "\"");
   if (final_count != static_cast<std::int64_t>(n)) {
     ctx.out.note("throughput: the topic grew by " + std::to_string(final_count) + " records for " + std::to_string(n) +
                  " events sent");
@@ -447,20 +481,30 @@ void run_kcat(bench_context& ctx, double daemon_events_per_s) {
   }
 }
 
-void run_latency(bench_context& ctx) {
-  const double rate = ctx.settings.latency_rate;
-  const auto total = static_cast<std::uint64_t>(rate * ctx.settings.latency_seconds);
-  info("latency: " + std::to_string(total) + " events at " + fixed(rate, 0) + "/s");
+namespace {
+
+// A paced run: `rate` events/s for `total` events after a one-second warm-up at the same pace; the daemon's
+// receipt -> delivery report histogram over exactly the measured events, and its CPU across them.
+struct latency_sample {
+  std::vector<histogram_bucket> delta;
+  double offered_rate = 0;  // what the paced emitter achieved
+  double cpu = 0;           // daemon utime+stime from the window's start to its last ack
+  std::uint64_t warmup = 0;
+};
+
+latency_sample measure_latency(bench_context& ctx, const std::string& name, double rate, std::uint64_t total,
+                               const std::string& spool_dir) {
   emitter em(ctx.frames, ping_interval);
-  daemon_run daemon(ctx, "latency", em.port(), 1);
+  daemon_run daemon(ctx, name, em.port(), 1, {}, spool_dir);
   daemon.wait_live(em, 1, 30s);
   const unsigned short metrics_port = daemon.metrics_port();
   watermark_probe probe(ctx.cluster.bootstrap_servers());
 
+  latency_sample out;
   std::int64_t base = acked(probe);
-  const auto warmup = static_cast<std::uint64_t>(rate);  // one second at the same pace
-  em.start_stream(warmup, rate);
-  wait_for_acks(probe, base + static_cast<std::int64_t>(warmup), 60s, &daemon);
+  out.warmup = static_cast<std::uint64_t>(rate);  // one second at the same pace
+  em.start_stream(out.warmup, rate);
+  wait_for_acks(probe, base + static_cast<std::int64_t>(out.warmup), 60s, &daemon);
   wait_streams(em, 1, 10s);
 
   // The broker's ack is visible to the probe a moment before the daemon handles the delivery report: wait until
@@ -469,30 +513,52 @@ void run_latency(bench_context& ctx) {
   std::vector<histogram_bucket> before;
   for (const auto deadline = clock_type::now() + 10s;;) {
     before = parse_histogram(scrape_metrics(metrics_port), histogram);
-    if ((!before.empty() && before.back().cumulative >= warmup) || clock_type::now() >= deadline) {
+    if ((!before.empty() && before.back().cumulative >= out.warmup) || clock_type::now() >= deadline) {
       break;
     }
     std::this_thread::sleep_for(20ms);
   }
   base = acked(probe);
+  const double cpu_before = cpu_seconds(daemon.pid());
   em.start_stream(total, rate);
   wait_for_acks(probe, base + static_cast<std::int64_t>(total),
-                ack_timeout(total) + std::chrono::seconds(static_cast<long>(ctx.settings.latency_seconds)), &daemon);
+                ack_timeout(total) + std::chrono::seconds(static_cast<long>(static_cast<double>(total) / rate)),
+                &daemon);
+  out.cpu = cpu_seconds(daemon.pid()) - cpu_before;
   wait_streams(em, 2, 10s);
   const auto stream = em.last_stream();
-  std::vector<histogram_bucket> delta;
   const auto deadline = clock_type::now() + 10s;
   for (;;) {
-    delta = histogram_delta(before, parse_histogram(scrape_metrics(metrics_port), histogram));
-    if ((!delta.empty() && delta.back().cumulative >= total) || clock_type::now() >= deadline) {
+    out.delta = histogram_delta(before, parse_histogram(scrape_metrics(metrics_port), histogram));
+    if ((!out.delta.empty() && out.delta.back().cumulative >= total) || clock_type::now() >= deadline) {
       break;
     }
     std::this_thread::sleep_for(50ms);
   }
   daemon.stop(60s);
-  if (delta.empty()) {
+  if (out.delta.empty()) {
     throw std::runtime_error("no " + histogram + " histogram in the daemon's /metrics");
   }
+  out.offered_rate = static_cast<double>(total) / seconds(stream.last_write - stream.first_write);
+  return out;
+}
+
+// "4.99 ms (bucket 4.0-5.0)", or "> 50.0 ms" past the last finite bound.
+std::string shown_quantile(const quantile_estimate& est) {
+  return std::isinf(est.upper) ? "> " + fixed(est.lower * 1e3, 1) + " ms"
+                               : fixed(est.value * 1e3, 2) + " ms (bucket " + fixed(est.lower * 1e3, 1) + "-" +
+                                     fixed(est.upper * 1e3, 1) + ")";
+}
+
+}  // namespace
+
+void run_latency(bench_context& ctx) {
+  const double rate = ctx.settings.latency_rate;
+  const auto total = static_cast<std::uint64_t>(rate * ctx.settings.latency_seconds);
+  info("latency: " + std::to_string(total) + " events at " + fixed(rate, 0) + "/s");
+  const latency_sample sample = measure_latency(ctx, "latency", rate, total, {});
+  const std::vector<histogram_bucket>& delta = sample.delta;
+  const std::uint64_t warmup = sample.warmup;
 
   // The same records at the same rate through a bare librdkafka producer in this process, right after the daemon,
   // against the same cluster: what librdkafka and the mock cluster give without the bridge on this machine now.
@@ -504,7 +570,7 @@ void run_latency(bench_context& ctx) {
     throw std::runtime_error("the bare producer had " + std::to_string(bare.failed) + " failed deliveries");
   }
 
-  const double achieved = static_cast<double>(total) / seconds(stream.last_write - stream.first_write);
+  const double achieved = sample.offered_rate;
   ctx.out.add(
       {"latency", "offered_rate", "offered events/s (paced emitter)", achieved, "1/s", fixed(achieved, 0), "", {}});
   ctx.out.add({"latency",
@@ -518,9 +584,7 @@ void run_latency(bench_context& ctx) {
   const double target = default_linger_s + 0.002;
   for (const auto& [key, q] : {std::pair{"p50", 0.5}, std::pair{"p99", 0.99}, std::pair{"p99_9", 0.999}}) {
     const auto est = histogram_quantile(delta, q);
-    std::string shown = std::isinf(est.upper) ? "> " + fixed(est.lower * 1e3, 1) + " ms"
-                                              : fixed(est.value * 1e3, 2) + " ms (bucket " + fixed(est.lower * 1e3, 1) +
-                                                    "-" + fixed(est.upper * 1e3, 1) + ")";
+    const std::string shown = shown_quantile(est);
     std::optional<bool> pass;
     std::string target_text;
     if (std::string(key) == "p99") {
@@ -556,10 +620,7 @@ void run_latency(bench_context& ctx) {
     const auto index = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size()))) - 1;
     const double exact = sorted.empty() ? nan : sorted[std::min(index, sorted.size() - 1)];
     const auto est = histogram_quantile(bare_buckets, q);
-    const std::string bucketed = std::isinf(est.upper)
-                                     ? "> " + fixed(est.lower * 1e3, 1) + " ms"
-                                     : fixed(est.value * 1e3, 2) + " ms (bucket " + fixed(est.lower * 1e3, 1) + "-" +
-                                           fixed(est.upper * 1e3, 1) + ")";
+    const std::string bucketed = shown_quantile(est);
     ctx.out.add({"latency",
                  "bare_" + std::string(key) + "_ms",
                  "bare librdkafka " + std::string(key) + " produce -> ack (exact; bucketed: " + bucketed + ")",
@@ -764,6 +825,297 @@ void run_allocations(bench_context& ctx) {
   ctx.out.add(
       {"allocations", "per_event_rdkafka_threads", "  librdkafka threads (rdk:*)", rdk, "", fixed(rdk, 2), "", {}});
   ctx.out.add({"allocations", "per_event_other_threads", "  other threads", other, "", fixed(other, 2), "", {}});
+}
+
+// ---- the spool (issue 16) -----------------------------------------------------------------------------------------
+
+namespace {
+
+// The value of a counter or gauge in Prometheus text, summed over its label sets (0 when absent).
+double metric_value(const std::string& text, const std::string& name) {
+  double total = 0;
+  for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+    const bool line_start = at == 0 || text[at - 1] == '\n';
+    const char next = at + name.size() < text.size() ? text[at + name.size()] : '\0';
+    if (!line_start || (next != ' ' && next != '{')) {
+      continue;  // a longer name, or the name inside a # HELP line
+    }
+    const auto eol = text.find('\n', at);
+    const auto space = text.rfind(' ', eol);
+    total += std::strtod(text.c_str() + space + 1, nullptr);
+  }
+  return total;
+}
+
+// A fresh spool directory on the local disk (under the work directory), removed again by the destructor: a run
+// leaves no gigabytes behind.
+class scratch_spool {
+ public:
+  scratch_spool(const bench_context& ctx, const std::string& name) : path_(ctx.settings.work_dir + "/" + name) {
+    std::filesystem::remove_all(path_);
+  }
+  scratch_spool(const scratch_spool&) = delete;
+  scratch_spool& operator=(const scratch_spool&) = delete;
+  ~scratch_spool() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The middle value (the mean of the two middle ones for an even count): one run disturbed by another engineer's
+// build moves it less than it moves a mean.
+double median(std::vector<double> v) {
+  if (v.empty()) {
+    return nan;
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+std::string listed(const std::vector<double>& v, int decimals) {
+  std::string out;
+  for (const double x : v) {
+    out += (out.empty() ? "" : ", ") + fixed(x, decimals);
+  }
+  return out;
+}
+
+// Spool off vs on, same scenario, alternating: throughput and CPU unpaced, then latency and CPU at the paced rate.
+void spool_end_to_end(bench_context& ctx) {
+  const std::uint64_t n = ctx.settings.events;
+  const double million = static_cast<double>(n) / 1e6;
+  std::vector<double> eps[2];
+  std::vector<double> cpu[2];
+  thread_cpu threads[2]{};
+  for (int round = 0; round < ctx.settings.spool_rounds; ++round) {
+    for (const int on : {0, 1}) {
+      const std::string name = std::string(on != 0 ? "spool-on" : "spool-off") + "-" + std::to_string(round + 1);
+      info("spool: end to end, spool " + std::string(on != 0 ? "on" : "off") + ", round " + std::to_string(round + 1) +
+           ": " + std::to_string(n) + " events");
+      const scratch_spool dir(ctx, name + ".spool");
+      const throughput_sample t = measure_throughput(ctx, name, n, on != 0 ? dir.path() : std::string());
+      if (t.final_count != static_cast<std::int64_t>(n)) {
+        ctx.out.note("spool: " + name + ": the topic grew by " + std::to_string(t.final_count) + " records for " +
+                     std::to_string(n) + " events sent");
+      }
+      eps[on].push_back(static_cast<double>(n) / t.secs);
+      cpu[on].push_back(t.cpu / million);
+      threads[on].main += t.threads.main / million / ctx.settings.spool_rounds;
+      threads[on].librdkafka += t.threads.librdkafka / million / ctx.settings.spool_rounds;
+      threads[on].other += t.threads.other / million / ctx.settings.spool_rounds;
+    }
+  }
+  const std::string rounds = std::to_string(ctx.settings.spool_rounds);
+  for (const int on : {0, 1}) {
+    const std::string mode = on != 0 ? "on" : "off";
+    const double e = median(eps[on]);
+    const double c = median(cpu[on]);
+    ctx.out.add({"spool",
+                 "events_per_s_" + mode,
+                 "events/s end to end, spool " + mode + " (median of " + rounds + ": " + listed(eps[on], 0) + ")",
+                 e,
+                 "1/s",
+                 fixed(e, 0),
+                 "",
+                 {}});
+    ctx.out.add({"spool",
+                 "cpu_s_per_million_" + mode,
+                 "daemon CPU s per million events, spool " + mode + " (median; mean split: io " +
+                     fixed(threads[on].main, 2) + ", rdk " + fixed(threads[on].librdkafka, 2) + ", other " +
+                     fixed(threads[on].other, 2) + ")",
+                 c,
+                 "s",
+                 fixed(c, 2),
+                 "",
+                 {}});
+  }
+  const double ratio = median(eps[1]) / median(eps[0]);
+  ctx.out.add({"spool", "events_per_s_ratio", "events/s spool on / spool off", ratio, "", fixed(ratio, 3), ">= 0.8",
+               ratio >= 0.8});
+
+  // Same paced rate, off then on: CPU per event at equal load, and the receipt -> ack tail with the spool.
+  const double rate = ctx.settings.latency_rate;
+  const auto total = static_cast<std::uint64_t>(rate * ctx.settings.latency_seconds);
+  for (const int on : {0, 1}) {
+    const std::string mode = on != 0 ? "on" : "off";
+    info("spool: latency, spool " + mode + ": " + std::to_string(total) + " events at " + fixed(rate, 0) + "/s");
+    const scratch_spool dir(ctx, "spool-latency-" + mode + ".spool");
+    const latency_sample l =
+        measure_latency(ctx, "spool-latency-" + mode, rate, total, on != 0 ? dir.path() : std::string());
+    const double c = l.cpu / (static_cast<double>(total) / 1e6);
+    ctx.out.add({"spool",
+                 "paced_cpu_s_per_million_" + mode,
+                 "at " + fixed(l.offered_rate, 0) + "/s: daemon CPU s per million events, spool " + mode,
+                 c,
+                 "s",
+                 fixed(c, 2),
+                 "",
+                 {}});
+    for (const auto& [key, q] : {std::pair{"p50", 0.5}, std::pair{"p99", 0.99}, std::pair{"p99_9", 0.999}}) {
+      const auto est = histogram_quantile(l.delta, q);
+      ctx.out.add({"spool",
+                   std::string(key) + "_ms_" + mode,
+                   std::string(key) + " receipt -> broker ack at " + fixed(rate, 0) + "/s, spool " + mode,
+                   std::isinf(est.upper) ? nan : est.value * 1e3,
+                   "ms",
+                   shown_quantile(est),
+                   "",
+                   {}});
+    }
+  }
+}
+
+// Kafka down while N events arrive (unpaced): the rate they are spooled at; then Kafka up: how long until the
+// spool holds nothing unconfirmed (rtm_bridge_spool_records 0).
+void spool_drain(bench_context& ctx) {
+  const std::uint64_t n = ctx.settings.drain_events;
+  info("spool: outage and drain: " + std::to_string(n) + " events spooled with every broker down");
+  const scratch_spool dir(ctx, "spool-drain.spool");
+  emitter em(ctx.frames, ping_interval);
+  daemon_run daemon(ctx, "spool-drain", em.port(), 1, {}, dir.path());
+  daemon.wait_live(em, 1, 30s);
+  const unsigned short metrics_port = daemon.metrics_port();
+  watermark_probe probe(ctx.cluster.bootstrap_servers());
+  std::int64_t base = acked(probe);
+  em.start_stream(ctx.settings.warmup_events, 0);
+  wait_for_acks(probe, base + static_cast<std::int64_t>(ctx.settings.warmup_events),
+                ack_timeout(ctx.settings.warmup_events), &daemon);
+  wait_streams(em, 1, 10s);
+  base = acked(probe);
+  ctx.cluster.set_broker_down(-1);
+  // The cluster must come back whatever happens below: later sections use it.
+  struct brokers_back {
+    kafka::embedded_cluster& cluster;
+    bool up = false;
+    void now() {
+      if (!up) {
+        cluster.set_broker_up(-1);
+        up = true;
+      }
+    }
+    ~brokers_back() { now(); }
+  } restore{ctx.cluster};
+  em.start_stream(n, 0);
+  std::string text;
+  const auto spool_deadline = clock_type::now() + ack_timeout(n);
+  for (;;) {
+    text = scrape_metrics(metrics_port);
+    if (metric_value(text, "rtm_bridge_spool_records") >= static_cast<double>(n)) {
+      break;
+    }
+    daemon.check_running();
+    if (clock_type::now() >= spool_deadline) {
+      throw std::runtime_error("only " + fixed(metric_value(text, "rtm_bridge_spool_records"), 0) + " of " +
+                               std::to_string(n) + " events spooled before the timeout");
+    }
+    std::this_thread::sleep_for(25ms);
+  }
+  const auto spooled_at = clock_type::now();
+  wait_streams(em, 2, 10s);
+  const double ingest = static_cast<double>(n) / seconds(spooled_at - em.last_stream().first_write);
+  const double spool_mib = metric_value(text, "rtm_bridge_spool_bytes") / (1024.0 * 1024.0);
+
+  const double cpu_before = cpu_seconds(daemon.pid());
+  restore.now();
+  const auto up_at = clock_type::now();
+  // Acks are watched at the broker, as everywhere in this bench (scraping the daemon every few ms would cost its
+  // io thread time), with a fresh probe: the old one's reconnect back-off grew during the outage.
+  watermark_probe after(ctx.cluster.bootstrap_servers());
+  std::optional<clock_type::time_point> first_delivery;
+  const auto drain_deadline = up_at + ack_timeout(n);
+  const std::int64_t target = base + static_cast<std::int64_t>(n);
+  for (;;) {
+    const std::int64_t sum = after.sum(bench_context::topic, bench_context::partitions);
+    const auto now = clock_type::now();
+    if (!first_delivery && sum > base) {
+      first_delivery = now;
+    }
+    if (sum >= target) {
+      break;
+    }
+    daemon.check_running();
+    if (now >= drain_deadline) {
+      throw std::runtime_error("only " + std::to_string(sum - base) + " of " + std::to_string(n) +
+                               " spooled records acknowledged before the timeout");
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto drained_at = clock_type::now();
+  const double drain_cpu = cpu_seconds(daemon.pid()) - cpu_before;
+  // The daemon settles the last records when their delivery reports are served, just after the broker's ack.
+  bool empty = false;
+  for (const auto deadline = clock_type::now() + 10s; !empty && clock_type::now() < deadline;) {
+    empty = metric_value(scrape_metrics(metrics_port), "rtm_bridge_spool_records") == 0;
+    if (!empty) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  if (!empty) {
+    throw std::runtime_error("every spooled record is acknowledged, but rtm_bridge_spool_records is not 0");
+  }
+  daemon.stop(90s);
+  if (!first_delivery) {
+    first_delivery = drained_at;
+  }
+  const double to_first = seconds(*first_delivery - up_at);
+  const double whole = static_cast<double>(n) / seconds(drained_at - up_at);
+  const double from_first = static_cast<double>(n) / seconds(drained_at - *first_delivery);
+  ctx.out.add({"spool",
+               "outage_spooled_events_per_s",
+               "Kafka down: events/s spooled (" + std::to_string(n) + " events, " + fixed(spool_mib, 0) + " MiB)",
+               ingest,
+               "1/s",
+               fixed(ingest, 0),
+               "",
+               {}});
+  ctx.out.add({"spool",
+               "drain_first_delivery_s",
+               "Kafka up: first ack after the brokers are back",
+               to_first,
+               "s",
+               fixed(to_first, 2) + " s",
+               "",
+               {}});
+  ctx.out.add({"spool",
+               "drain_records_per_s",
+               "drain: records/s, brokers up -> last ack (spool_records 0)",
+               whole,
+               "1/s",
+               fixed(whole, 0),
+               "",
+               {}});
+  ctx.out.add({"spool",
+               "drain_records_per_s_after_first",
+               "drain: records/s, first ack -> last ack",
+               from_first,
+               "1/s",
+               fixed(from_first, 0),
+               "",
+               {}});
+  const double drain_cpu_per_million = drain_cpu / (static_cast<double>(n) / 1e6);
+  ctx.out.add({"spool",
+               "drain_cpu_s_per_million",
+               "drain: daemon CPU s per million records",
+               drain_cpu_per_million,
+               "s",
+               fixed(drain_cpu_per_million, 2),
+               "",
+               {}});
+}
+
+}  // namespace
+
+void run_spool(bench_context& ctx) {
+  spool_end_to_end(ctx);
+}
+
+void run_spool_drain(bench_context& ctx) {
+  spool_drain(ctx);
 }
 
 }  // namespace rtm::bench

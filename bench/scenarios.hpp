@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -31,6 +32,12 @@ struct bench_settings {
   std::uint64_t alloc_small = 100'000;
   std::uint64_t alloc_large = 300'000;
   bool alloc_stacks = false;  // --alloc-stacks: call stacks of our allocations, for finding them
+  // The spool (issue 16): off/on rounds of the end-to-end run (alternating, same `events`; medians reported), the
+  // events spooled during the outage before the drain, and the append microbench's records and payload size.
+  int spool_rounds = 3;
+  std::uint64_t drain_events = 500'000;
+  std::uint64_t spool_append_records = 1'000'000;
+  std::size_t spool_payload_bytes = 400;
   // --kafka-property NAME=VALUE: librdkafka settings for the daemon (kafka.properties), kcat (-X) and the bare
   // producer alike, to compare producer settings in otherwise identical runs.
   std::vector<std::pair<std::string, std::string>> kafka_properties;
@@ -53,5 +60,11 @@ void run_kcat(bench_context& ctx, double daemon_events_per_s);
 void run_latency(bench_context& ctx);
 void run_scale(bench_context& ctx);
 void run_allocations(bench_context& ctx);
+// The spool: end to end with it off vs on (throughput, CPU, latency at the paced rate).
+void run_spool(bench_context& ctx);
+// The spool during an outage (every broker down while drain_events arrive) and its drain once they are back.
+void run_spool_drain(bench_context& ctx);
+// The spool's own append rate on one core (spool::spool and an io_context in this process; spool_append.cpp).
+void run_spool_append(bench_context& ctx);
 
 }  // namespace rtm::bench
