@@ -192,7 +192,13 @@ TEST_CASE("slack_socket: link_disabled stops reconnecting and says so; a refused
     CHECK(d.log_has("link_disabled", 10s));
     std::this_thread::sleep_for(patience(3s));
     CHECK(stat(upstream, "opens") == 1);
-    CHECK(d.log().find("slack-app") != std::string::npos);
+    // The error line itself names the connection (not just any line of the log).
+    const std::string log = d.log();
+    const auto at = log.find("Slack disabled Socket Mode for this app");
+    REQUIRE(at != std::string::npos);
+    const auto line_start = log.rfind('\n', at);
+    CHECK(log.substr(line_start == std::string::npos ? 0 : line_start, at - line_start).find("slack-app") !=
+          std::string::npos);
     d.signal(SIGTERM);
     CHECK(d.wait(30s) == std::optional<int>(0));
   }

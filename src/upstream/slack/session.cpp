@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "upstream/slack/codec.hpp"
+#include "upstream/slack/web_api.hpp"
 #include "util/log.hpp"
 
 namespace rtm::upstream::slack {
@@ -13,34 +14,16 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
 constexpr auto max_idle_before_ping = 5s;  // the docs: "send a ping every few seconds" when there is no activity
-// Slack's Retry-After is obeyed, up to this: a server (or a proxy) asking for hours would silently stop the stream.
-constexpr auto retry_after_cap = 15min;
 // Slack allows one message a second on an RTM socket, pings included. The ping goes out on a tick of half the
 // dead-connection bound, so the bound is raised to two ticks of a second at least.
 constexpr auto min_ping_timeout = 2s;
-constexpr auto retry_after_default = 30s;  // HTTP 429 without a usable Retry-After (the SDKs' default)
-
-std::string with_method(const std::string& base, std::string_view method) {
-  std::string url = base;
-  if (url.empty() || url.back() != '/') {
-    url += '/';
-  }
-  url += method;
-  return url;
-}
-
-config::connection_config with_default_url(config::connection_config cfg) {
-  if (cfg.url.empty()) {
-    cfg.url = config::default_slack_url;
-  }
-  return cfg;
-}
 
 }  // namespace
 
 session::session(boost::asio::io_context& io, config::connection_config cfg, pipeline::sink& events,
                  metrics::registry& metrics, session_tuning tuning)
-    : reconnecting_session(io, with_default_url(std::move(cfg)), events, metrics, tuning, pipeline::source::slack) {}
+    : reconnecting_session(io, with_default_web_api(std::move(cfg)), events, metrics, tuning, pipeline::source::slack) {
+}
 
 void session::on_start() {
   if (cfg().ping_timeout < min_ping_timeout) {
@@ -53,7 +36,7 @@ void session::on_start() {
 void session::open_attempt() {
   http::request req;
   req.method = "POST";
-  req.url = with_method(cfg().url, "rtm.connect");
+  req.url = web_api_url(cfg().url, "rtm.connect");
   req.headers = {{"Authorization", "Bearer " + cfg().key.value}};
   req.content_type = "application/x-www-form-urlencoded";
   // With presence_sub, Slack sends presence_change only for the subscribed users (sent after every hello), batched.
@@ -100,12 +83,11 @@ void session::on_rtm_connect(std::string_view error_text, const http::response& 
 }
 
 void session::on_rate_limited(const http::response& reply) {
-  const auto seconds = parse_retry_after(reply.retry_after);
-  milliseconds wait = seconds ? milliseconds(std::chrono::seconds(*seconds)) : milliseconds(retry_after_default);
-  if (wait > retry_after_cap) {
-    log::warn(name(), "rtm.connect asked to wait ", *seconds, " s (Retry-After); waiting the cap of ",
+  bool capped = false;
+  const milliseconds wait = rate_limit_wait(reply.retry_after, capped);
+  if (capped) {
+    log::warn(name(), "rtm.connect asked to wait ", reply.retry_after, " s (Retry-After); waiting the cap of ",
               std::chrono::duration_cast<std::chrono::seconds>(retry_after_cap).count(), " s instead");
-    wait = retry_after_cap;
   }
   log::warn(name(), "rtm.connect is rate limited (HTTP 429); retrying in no less than ", wait.count(), " ms");
   teardown("rate_limited", {retry_policy::kind::normal, wait});

@@ -5,6 +5,7 @@
 
 #include "metrics/registry.hpp"
 #include "upstream/slack/codec.hpp"
+#include "upstream/slack/web_api.hpp"
 #include "util/log.hpp"
 
 namespace rtm::upstream::slack {
@@ -14,30 +15,12 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
 constexpr auto max_idle_before_ping = 5s;
-constexpr auto retry_after_cap = 15min;
-constexpr auto retry_after_default = 30s;  // HTTP 429 without a usable Retry-After (the SDKs' default)
-
-std::string with_method(const std::string& base, std::string_view method) {
-  std::string url = base;
-  if (url.empty() || url.back() != '/') {
-    url += '/';
-  }
-  url += method;
-  return url;
-}
-
-config::connection_config with_default_url(config::connection_config cfg) {
-  if (cfg.url.empty()) {
-    cfg.url = config::default_slack_url;
-  }
-  return cfg;
-}
 
 }  // namespace
 
 socket_session::socket_session(boost::asio::io_context& io, config::connection_config cfg, pipeline::sink& events,
                                metrics::registry& metrics, session_tuning tuning)
-    : reconnecting_session(io, with_default_url(std::move(cfg)), events, metrics, tuning, pipeline::source::slack) {
+    : reconnecting_session(io, with_default_web_api(std::move(cfg)), events, metrics, tuning, pipeline::source::slack) {
   ack_buffer_.reserve(128);
 }
 
@@ -60,7 +43,7 @@ void socket_session::on_start() {
 void socket_session::open_attempt() {
   http::request req;
   req.method = "POST";
-  req.url = with_method(cfg().url, "apps.connections.open");
+  req.url = web_api_url(cfg().url, "apps.connections.open");
   // The app-level token goes in the header only: Slack refuses it as a POST parameter, and it must never be in a URL.
   req.headers = {{"Authorization", "Bearer " + cfg().key.value}};
   req.content_type = "application/x-www-form-urlencoded";
@@ -75,9 +58,12 @@ void socket_session::on_open_reply(std::string_view error_text, const http::resp
     return teardown("connections_open_error");
   }
   if (reply.status == 429) {
-    const auto seconds = parse_retry_after(reply.retry_after);
-    milliseconds wait = seconds ? milliseconds(std::chrono::seconds(*seconds)) : milliseconds(retry_after_default);
-    wait = std::min<milliseconds>(wait, retry_after_cap);
+    bool capped = false;
+    const milliseconds wait = rate_limit_wait(reply.retry_after, capped);
+    if (capped) {
+      log::warn(name(), "apps.connections.open asked to wait ", reply.retry_after, " s (Retry-After); waiting the cap",
+                " of ", std::chrono::duration_cast<std::chrono::seconds>(retry_after_cap).count(), " s instead");
+    }
     log::warn(name(), "apps.connections.open is rate limited (HTTP 429); retrying in no less than ", wait.count(),
               " ms");
     return teardown("rate_limited", {retry_policy::kind::normal, wait});
