@@ -37,8 +37,8 @@ inline constexpr std::chrono::seconds retry_after_default{30};
 // tells whether the cap cut it.
 [[nodiscard]] inline std::chrono::milliseconds rate_limit_wait(std::string_view retry_after_header, bool& capped) {
   const auto seconds = parse_retry_after(retry_after_header);
-  const std::chrono::milliseconds asked =
-      seconds ? std::chrono::milliseconds(std::chrono::seconds(*seconds)) : std::chrono::milliseconds(retry_after_default);
+  const std::chrono::milliseconds asked = seconds ? std::chrono::milliseconds(std::chrono::seconds(*seconds))
+                                                  : std::chrono::milliseconds(retry_after_default);
   capped = asked > retry_after_cap;
   return std::min<std::chrono::milliseconds>(asked, retry_after_cap);
 }
