@@ -31,6 +31,7 @@
 #include "support/daemon.hpp"
 #include "support/kcat.hpp"
 #include "support/process.hpp"
+#include "support/spool_oracle.hpp"
 
 using namespace std::chrono_literals;
 
@@ -44,36 +45,6 @@ constexpr std::uint64_t segment_size = std::uint64_t{8} << 20U;
 // ~450 bytes must spread over enough partitions that none passes that before the topic is read. 32 teams over 32
 // partitions put at most 5 teams on one partition (murmur2 of "team-NN").
 constexpr int partitions = 32;
-
-struct command_result {
-  int code = -1;  // -1: did not end within the timeout (then killed)
-  std::string output;
-};
-
-// Runs a command to its end (stdout and stderr together, in a temporary directory off the small file system).
-command_result run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s) {
-  temp_dir dir;
-  child_process::options opts;
-  opts.argv = std::move(argv);
-  opts.stdout_file = dir.file("out");
-  opts.stderr_file = dir.file("err");
-  command_result r;
-  {
-    child_process p(std::move(opts));
-    const auto rc = p.wait(timeout);
-    r.code = rc ? *rc : -1;
-  }  // killed and reaped here on a timeout
-  r.output = read_file(dir.file("out")) + read_file(dir.file("err"));
-  return r;
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    out += (out.empty() ? "" : " ") + a;
-  }
-  return out;
-}
 
 // A small ext4 file system on a loop device, mounted for the test and taken down (umount, losetup -d, image removed)
 // by the destructor, whatever the test's outcome. Created with -b 4096 -m 0: 4 KiB blocks and no blocks reserved
@@ -252,77 +223,6 @@ std::string daemon_config(const rtm::kafka::embedded_cluster& cluster, const fix
          "metrics:\n  listen: \"127.0.0.1:0\"\n";
 }
 
-class endpoint {
- public:
-  explicit endpoint(std::string port) : base_("http://127.0.0.1:" + std::move(port)) {}
-  [[nodiscard]] std::string metrics() const { return http_get(base_ + "/metrics"); }
-  [[nodiscard]] std::uint64_t sum(const std::string& name) const { return metric_sum(metrics(), name); }
-  [[nodiscard]] int health_status() const { return http_fetch(base_ + "/healthz").status; }
-
- private:
-  std::string base_;
-};
-
-// A number field of a flat JSON text ("\"name\":123").
-std::uint64_t json_number(const std::string& text, const std::string& name) {
-  const std::string key = "\"" + name + "\":";
-  const auto at = text.find(key);
-  REQUIRE_MESSAGE(at != std::string::npos, name << " not in " << text);
-  return std::stoull(text.substr(at + key.size()));
-}
-
-// A string field of a flat JSON text ("\"name\":\"value\"").
-std::string json_string(const std::string& text, const std::string& name) {
-  const std::string key = "\"" + name + "\":\"";
-  const auto at = text.find(key);
-  if (at == std::string::npos) {
-    return {};
-  }
-  return text.substr(at + key.size(), text.find('"', at + key.size()) - at - key.size());
-}
-
-// The written set W: the ids `rtm-bridge --spool-dump` lists (every valid record not yet confirmed by Kafka).
-std::set<std::string> spool_dump(const std::string& spool_dir, std::string& summary) {
-  const command_result r = run({env_path("RTM_BRIDGE_BIN"), "--spool-dump", spool_dir});
-  REQUIRE_MESSAGE(r.code == 0, r.output);
-  std::set<std::string> ids;
-  std::istringstream lines(r.output);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind("{\"seq\":", 0) == 0) {
-      const std::string id = json_string(line, "id");
-      CHECK_MESSAGE(!id.empty(), line);
-      CHECK_MESSAGE(ids.insert(id).second, "listed twice: " << line);
-    } else if (line.rfind("spool ", 0) == 0) {
-      summary = line;
-    }
-  }
-  return ids;
-}
-
-// Per team, the stream's "seq" of first occurrences must increase (receipt order; gaps are the dropped events).
-// Returns the distinct envelope ids.
-std::set<std::string> check_topic(const std::vector<consumed>& records, std::size_t& out_of_order) {
-  std::set<std::string> ids;
-  std::map<std::string, long> last_seq;
-  out_of_order = 0;
-  for (const auto& r : records) {
-    const std::string id = json_string(r.payload, "id");
-    if (!ids.insert(id).second || r.payload.find("stream event") == std::string::npos) {
-      continue;  // a duplicate (none expected without a crash), or the warm-up burst
-    }
-    const auto at = r.payload.find("\"seq\":");
-    REQUIRE(at != std::string::npos);
-    const long seq = std::stol(r.payload.substr(at + 6));
-    auto [it, first] = last_seq.emplace(r.key.value_or(""), seq);
-    if (!first) {
-      out_of_order += seq <= it->second ? 1 : 0;
-      it->second = seq;
-    }
-  }
-  return ids;
-}
-
 // Bytes the server sent on its connections to the daemon that the daemon has not read: the kernel's receive queue
 // of the daemon's socket plus the send queue of the server's (/proc/net/tcp, loopback IPv4, every established
 // connection with the server's port at one end). It grows only while the daemon does not read.
@@ -453,9 +353,9 @@ TEST_CASE(
   d.signal(SIGTERM);
   REQUIRE(d.wait(60s) == 0);
 
-  std::size_t out_of_order = 0;
-  const std::set<std::string> in_kafka =
-      check_topic(read_topic(cluster.bootstrap_servers(), "rtm.message"), out_of_order);
+  const topic_census census = take_census(read_topic(cluster.bootstrap_servers(), "rtm.message"));
+  const std::set<std::string>& in_kafka = census.ids;
+  const std::uint64_t out_of_order = census.out_of_order;
   std::size_t lost = 0;
   for (const std::string& id : written) {
     lost += in_kafka.count(id) == 0 ? 1 : 0;
@@ -544,9 +444,10 @@ TEST_CASE(
   d.signal(SIGTERM);
   REQUIRE(d.wait(60s) == 0);
 
-  std::size_t out_of_order = 0;
   const auto records = read_topic(cluster.bootstrap_servers(), "rtm.message");
-  const std::set<std::string> in_kafka = check_topic(records, out_of_order);
+  const topic_census census = take_census(records);
+  const std::set<std::string>& in_kafka = census.ids;
+  const std::uint64_t out_of_order = census.out_of_order;
   std::size_t lost = 0;
   for (const std::string& id : written) {
     lost += in_kafka.count(id) == 0 ? 1 : 0;

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "support/process.hpp"
 
@@ -22,26 +23,18 @@ std::optional<std::string> consumed::header(std::string_view name) const {
   return found;
 }
 
-std::vector<consumed> read_topic(const std::string& bootstrap, const std::string& topic) {
-  temp_dir dir;
-  const std::string out = dir.file("kcat.jsonl");
-  child_process::options opts;
-  opts.argv = {"kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"};
-  opts.stdout_file = out;
-  child_process kcat(std::move(opts));
-  const auto status = kcat.wait(60s);
-  REQUIRE_MESSAGE(status.has_value(), "kcat did not finish reading ", topic);
-  REQUIRE(*status == 0);
-  const std::string text = read_file(out);
-  std::vector<consumed> records;
+namespace {
+
+// Appends one record per complete line of kcat -J output in `text`; returns the bytes taken (up to the last newline).
+std::size_t parse_lines(std::string_view text, std::vector<consumed>& records) {
   simdjson::ondemand::parser parser;
   std::size_t start = 0;
   while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) {
-      end = text.size();
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) {
+      break;  // a line kcat is still writing
     }
-    const std::string_view line(text.data() + start, end - start);
+    const std::string_view line = text.substr(start, end - start);
     start = end + 1;
     if (line.empty()) {
       continue;
@@ -70,7 +63,49 @@ std::vector<consumed> read_topic(const std::string& bootstrap, const std::string
     c.payload = std::string(std::string_view(doc["payload"].get_string()));
     records.push_back(std::move(c));
   }
+  return start;
+}
+
+}  // namespace
+
+std::vector<consumed> read_topic(const std::string& bootstrap, const std::string& topic) {
+  temp_dir dir;
+  const std::string out = dir.file("kcat.jsonl");
+  child_process::options opts;
+  opts.argv = {"kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"};
+  opts.stdout_file = out;
+  child_process kcat(std::move(opts));
+  const auto status = kcat.wait(60s);
+  REQUIRE_MESSAGE(status.has_value(), "kcat did not finish reading ", topic);
+  REQUIRE(*status == 0);
+  std::vector<consumed> records;
+  parse_lines(read_file(out), records);
   return records;
+}
+
+struct topic_follower::state {
+  temp_dir dir;
+  std::string out = dir.file("kcat.jsonl");
+  std::optional<child_process> kcat;
+  std::streamoff parsed = 0;  // bytes of `out` already parsed
+};
+
+topic_follower::topic_follower(const std::string& bootstrap, const std::string& topic)
+    : state_(std::make_unique<state>()) {
+  child_process::options opts;
+  opts.argv = {"kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-u", "-J", "-q"};
+  opts.stdout_file = state_->out;
+  state_->kcat.emplace(std::move(opts));
+}
+
+topic_follower::~topic_follower() = default;  // child_process stops and reaps kcat
+
+std::size_t topic_follower::poll() {
+  std::ifstream in(state_->out, std::ios::binary);
+  in.seekg(state_->parsed);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  state_->parsed += static_cast<std::streamoff>(parse_lines(text, records_));
+  return records_.size();
 }
 
 }  // namespace rtm::test
