@@ -3,11 +3,12 @@
 // process, `rtm-bridge --spool-dump` (a separate process) as the oracle for what the spool wrote, kcat for what
 // landed in Kafka.
 //
-// The kill campaign: at each seeded kill point the daemon streams for a random time (Kafka up at even points, every
-// broker down at odd ones) and is killed with SIGKILL; the dump taken then is the written set W; one point in four
-// also kills the restarted daemon in the middle of its drain. After the last restart has drained, every id in W must
-// be in Kafka (0 lost), duplicates stay within the bound the contract states, per team the first occurrences are in
-// receipt order, and no record fails its checksum. Each point has its own mock cluster (a fresh topic, so the
+// The kill campaign: at each seeded kill point the daemon streams for a random time, 0.1 s to RTM_SPOOL_KILL_MAX_MS
+// (default 2 s: the producer's first delivery to a fresh cluster takes about a second here), Kafka up at even points,
+// every broker down at odd ones, and is killed with SIGKILL; the dump taken then is the written set W; one point in
+// four also kills the restarted daemon in the middle of its drain. After the last restart has drained, every id in W
+// must be in Kafka (0 lost), duplicates stay within the bound the contract states, per team the first occurrences are
+// in receipt order, and no record fails its checksum. Each point has its own mock cluster (a fresh topic, so the
 // duplicates counted are this crash's), the spool directory lives on across all points (each start recovers what the
 // last kill left). RTM_SPOOL_KILL_POINTS (default 20) sets the number of points, RTM_SPOOL_KILL_SEED the seed,
 // RTM_SPOOL_KILL_RATE the stream's events/s (default 30000); scripts/spool-kill-campaign runs 200 points.
@@ -46,10 +47,11 @@ using namespace rtm::test;
 
 const std::map<std::string, std::string> acme_env{{"ACME_KEY", "acme-K3y-5ecret-77"}};
 constexpr int teams = 8;
-// 8 teams over 64 partitions: murmur2 puts at most 2 of them on one partition, so one point (at most ~1.2 s of
-// stream, ~17 MB) stays within the 5 MiB the mock broker keeps per partition.
-constexpr int partitions = 64;
-constexpr std::uint64_t max_in_flight = 20000;                // spool.max_in_flight in the config below
+// 8 teams over 128 partitions: murmur2 (the bridge's partitioner) puts each on its own partition, so one point (at
+// most 2 s of stream, ~3.5 MB per team with the duplicates) stays within the 5 MiB the mock broker keeps per
+// partition, and read_topic at the end sees all of it.
+constexpr int partitions = 128;
+constexpr std::uint64_t max_in_flight = 20000;                 // spool.max_in_flight in the config below
 constexpr std::chrono::milliseconds checkpoint_interval{100};  // spool.checkpoint_interval
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
@@ -83,13 +85,14 @@ void kill9(daemon_process& d) {
 }
 
 struct point_result {
-  std::uint64_t written = 0;      // |W|: the union of the dumps taken at this point's kills
-  std::uint64_t sent = 0;         // events the fixture wrote to the socket
-  std::uint64_t in_kafka = 0;     // distinct ids in the topic
-  std::uint64_t lost = 0;         // ids in W not in Kafka
-  std::uint64_t duplicates = 0;   // records whose id was already in the topic
+  std::uint64_t written = 0;     // |W|: the union of the dumps taken at this point's kills
+  std::uint64_t sent = 0;        // events the fixture wrote to the socket
+  std::uint64_t in_kafka = 0;    // distinct ids in the topic
+  std::uint64_t lost = 0;        // ids in W not in Kafka
+  std::uint64_t duplicates = 0;  // records whose id was already in the topic
   std::uint64_t out_of_order = 0;
-  std::uint64_t corrupt = 0;      // corrupt regions the dumps reported, plus the daemons' corrupt-record counters
+  std::uint64_t corrupt = 0;    // corrupt regions the dumps reported, plus the daemons' corrupt-record counters
+  std::uint64_t published = 0;  // confirmed by Kafka before the kill (the daemon's counter just before it)
   bool double_kill = false;
 };
 
@@ -121,7 +124,8 @@ TEST_CASE(
 
   for (std::uint64_t point = 0; point < points; ++point) {
     const bool kafka_down = point % 2 == 1;
-    const auto stream_for = std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 1000)(rng));
+    const auto stream_for = std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(100, static_cast<int>(env_number("RTM_SPOOL_KILL_MAX_MS", 2000)))(rng));
     const bool double_kill = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
     const auto drain_kill_after = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(rng));
     CAPTURE(point);
@@ -147,12 +151,14 @@ TEST_CASE(
       temp_dir dir;
       forget_auth(upstream);
       daemon_process d(dir, daemon_config(cluster, upstream, spool_dir), acme_env);
+      const endpoint http(d.metrics_port());
       REQUIRE_MESSAGE(upstream.wait_event("AUTH acme-id ok", 30s), d.log());
       if (kafka_down) {
         cluster.set_broker_down(-1);
       }
       upstream.command(R"({"cmd":"stream","rate":)" + std::to_string(rate) + R"(,"teams":8})");
       std::this_thread::sleep_for(stream_for);
+      r.published = http.sum("rtm_bridge_events_published_total");
       kill9(d);
       r.sent = json_number(upstream.command(R"({"cmd":"stream_stop"})"), "total");
     }
@@ -215,6 +221,7 @@ TEST_CASE(
   std::uint64_t in_kafka = 0;
   std::uint64_t max_dup = 0;
   std::uint64_t max_inflight_loss = 0;
+  std::uint64_t published_up = 0;                    // confirmed before the kill, summed over the Kafka-up points
   std::map<std::uint64_t, std::uint64_t> histogram;  // bucket lower bound -> points
   for (const auto& r : results) {
     lost += r.lost;
@@ -223,6 +230,7 @@ TEST_CASE(
     in_kafka += r.in_kafka;
     max_dup = std::max(max_dup, r.duplicates);
     max_inflight_loss = std::max(max_inflight_loss, r.sent - std::min(r.sent, r.in_kafka));
+    published_up += r.published;
     std::uint64_t bucket = 0;
     for (std::uint64_t b = 1; b <= r.duplicates; b *= 10) {
       bucket = b;
@@ -232,9 +240,9 @@ TEST_CASE(
   std::ostringstream figures;
   figures << "kill campaign: " << results.size() << " points (seed " << seed << ", " << rate
           << " events/s over 8 teams), sent " << sent << ", written (dumped) " << written << ", in Kafka " << in_kafka
-          << ", lost " << lost << "; in-flight loss max " << max_inflight_loss << " events per kill, total "
-          << sent - std::min(sent, in_kafka) << "; duplicates per crash max " << max_dup << " (bound "
-          << duplicate_bound << "), histogram:";
+          << ", lost " << lost << "; confirmed before the kills (Kafka up) " << published_up << "; in-flight loss max "
+          << max_inflight_loss << " events per kill, total " << sent - std::min(sent, in_kafka)
+          << "; duplicates per crash max " << max_dup << " (bound " << duplicate_bound << "), histogram:";
   for (const auto& [bucket, n] : histogram) {
     figures << " [" << bucket << (bucket == 0 ? "" : "+") << "]=" << n;
   }
@@ -298,8 +306,7 @@ TEST_CASE(
                    metric_sum(text, "rtm_bridge_events_received_total");
       },
       600s);
-  const double drain_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
+  const double drain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
   REQUIRE_MESSAGE(drained, text, "\n", d.log());
   const std::uint64_t received = metric_sum(text, "rtm_bridge_events_received_total");
   std::printf("outage %llu s at %llu events/s: %llu received and spooled, drained in %.1f s = %.0f records/s\n",
