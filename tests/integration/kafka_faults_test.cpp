@@ -46,18 +46,6 @@ std::string emit_command(const std::string& event, const std::string& payload) {
   return R"({"cmd":"emit","event":")" + event + R"(","payload":")" + escaped + R"("})";
 }
 
-class endpoint {
- public:
-  explicit endpoint(std::string port) : base_("http://127.0.0.1:" + std::move(port)) {}
-  [[nodiscard]] std::string metrics() const { return http_get(base_ + "/metrics"); }
-  [[nodiscard]] std::uint64_t sum(const std::string& name) const { return metric_sum(metrics(), name); }
-  [[nodiscard]] int ready_status() const { return http_fetch(base_ + "/readyz").status; }
-  [[nodiscard]] int health_status() const { return http_fetch(base_ + "/healthz").status; }
-
- private:
-  std::string base_;
-};
-
 // Per team (record key): the burst fixture's "seq" in offset order must be 0, 1, 2, ... without gaps or repeats.
 void check_bursts_in_order(const std::vector<rtm::test::consumed>& records, std::size_t total, std::size_t teams) {
   std::map<std::string, int> next_seq;

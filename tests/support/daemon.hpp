@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/process.hpp"
@@ -75,5 +76,18 @@ std::string http_get(const std::string& url);
 
 // Sums a counter over all its label sets in Prometheus text.
 std::uint64_t metric_sum(const std::string& text, const std::string& name);
+
+// The daemon's metrics and health endpoints (metrics.listen on loopback).
+class endpoint {
+ public:
+  explicit endpoint(std::string port) : base_("http://127.0.0.1:" + std::move(port)) {}
+  [[nodiscard]] std::string metrics() const { return http_get(base_ + "/metrics"); }
+  [[nodiscard]] std::uint64_t sum(const std::string& name) const { return metric_sum(metrics(), name); }
+  [[nodiscard]] int ready_status() const { return http_fetch(base_ + "/readyz").status; }
+  [[nodiscard]] int health_status() const { return http_fetch(base_ + "/healthz").status; }
+
+ private:
+  std::string base_;
+};
 
 }  // namespace rtm::test

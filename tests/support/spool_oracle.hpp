@@ -36,18 +36,6 @@ std::string json_string(const std::string& text, const std::string& name);
 // Kafka); `summary` gets the dump's closing "spool ..." line.
 std::set<std::string> spool_dump(const std::string& spool_dir, std::string& summary);
 
-// The daemon's metrics and health endpoints.
-class endpoint {
- public:
-  explicit endpoint(std::string port) : base_("http://127.0.0.1:" + std::move(port)) {}
-  [[nodiscard]] std::string metrics() const { return http_get(base_ + "/metrics"); }
-  [[nodiscard]] std::uint64_t sum(const std::string& name) const { return metric_sum(metrics(), name); }
-  [[nodiscard]] int health_status() const { return http_fetch(base_ + "/healthz").status; }
-
- private:
-  std::string base_;
-};
-
 // What a topic holds of the fixtures' "stream" events (payload "seq" per team, counted from 0 by the fixture).
 struct topic_census {
   std::set<std::string> ids;             // distinct envelope ids (every record, stream or not)
