@@ -15,15 +15,13 @@
 // spool_enospc_test.cpp and spool_kill_test.cpp.
 namespace rtm::test {
 
-using namespace std::chrono_literals;
-
 struct command_result {
   int code = -1;  // -1: did not end within the timeout (then killed)
   std::string output;
 };
 
 // Runs a command to its end (stdout and stderr together, captured in a fresh temporary directory).
-command_result run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s);
+command_result run(std::vector<std::string> argv, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 std::string joined(const std::vector<std::string>& argv);
 
