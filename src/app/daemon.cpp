@@ -13,6 +13,7 @@
 #include <string>
 
 #include "app/cli.hpp"
+#include "app/command_dispatcher.hpp"
 #include "app/fd_limit.hpp"
 #include "app/notify.hpp"
 #include "config/loader.hpp"
@@ -84,6 +85,15 @@ class daemon {
     publisher_->set_backpressure_handler([this](bool paused) { on_backpressure(paused); });
     publisher_->set_fatal_handler([this](const std::string& why) { on_producer_fatal(why); });
     publisher_->set_spool_failed_handler([this](const std::string& why) { on_spool_failed(why); });
+    index_kinds();
+    if (cfg_.commands.enabled()) {
+      try {
+        start_commands(bootstrap);
+      } catch (const std::exception& e) {
+        log::error("", "cannot start the command consumer: ", e.what());
+        return exit_config;
+      }
+    }
     if (!cfg_.metrics.listen.empty()) {
       http_ =
           std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
@@ -113,6 +123,36 @@ class daemon {
       }
       on_signal(sig);
     });
+  }
+
+  // The command consumer (commands.topic set): created after the publisher, which carries its replies.
+  void start_commands(const std::string& bootstrap) {
+    kafka::command_consumer_settings settings;
+    settings.bootstrap_servers = bootstrap;
+    settings.client_id = cfg_.kafka.client_id;
+    settings.group_id = cfg_.commands.group_id;
+    settings.topic = cfg_.commands.topic;
+    settings.properties = cfg_.kafka.properties;
+    connection_directory directory;
+    directory.kind_of = [this](std::string_view name) -> std::optional<config::connection_kind> {
+      const auto it = kinds_.find(name);
+      return it == kinds_.end() ? std::nullopt : std::optional<config::connection_kind>(it->second);
+    };
+    directory.find = [this](std::string_view name) -> upstream::connection* {
+      const auto it = connections_.find(name);
+      return it == connections_.end() ? nullptr : it->second.get();
+    };
+    commands_ = std::make_unique<command_dispatcher>(io_, cfg_.commands, std::move(settings), *publisher_, metrics_,
+                                                     std::move(directory));
+    commands_->start();
+  }
+
+  // Connection kinds by name, for the command dispatcher (a command names its connection).
+  void index_kinds() {
+    kinds_.clear();
+    for (const auto& c : cfg_.connections) {
+      kinds_.emplace(c.name, c.kind);
+    }
   }
 
   void on_signal(int sig) {
@@ -152,9 +192,15 @@ class daemon {
       if (paused_) {
         conn->pause_reading();
       }
+      if (commands_ && conn->sends_commands()) {
+        conn->set_outbound_listener(&commands_->outbound());
+      }
       conn->start();
       connections_[cfg.name] = std::move(conn);
       live_tokens_[cfg.name] = std::move(token);
+      if (commands_) {
+        commands_->connection_started(cfg.name);
+      }
     } catch (const std::exception& e) {
       log::error(cfg.name, "cannot start connection: ", e.what());
     }
@@ -269,6 +315,9 @@ class daemon {
     if (!(next.kafka == cfg_.kafka)) {
       log::warn("", "reload: kafka settings changed; they take effect only after a restart (systemctl restart)");
     }
+    if (!(next.commands == cfg_.commands)) {
+      log::warn("", "reload: commands settings changed; they take effect only after a restart (systemctl restart)");
+    }
     if (!(next.metrics == cfg_.metrics)) {
       log::warn("", "reload: metrics.listen changed; it takes effect only after a restart");
     }
@@ -276,9 +325,12 @@ class daemon {
     const reload_counts counts = reconcile(next.connections);
     const auto kafka = cfg_.kafka;
     const auto spool = cfg_.spool;
+    const auto commands = cfg_.commands;
     cfg_ = std::move(next);
-    cfg_.kafka = kafka;  // the producer keeps running on the settings it was built with
-    cfg_.spool = spool;  // and the spool on its directory
+    cfg_.kafka = kafka;        // the producer keeps running on the settings it was built with
+    cfg_.spool = spool;        // and the spool on its directory
+    cfg_.commands = commands;  // and the command consumer in its group
+    index_kinds();
     log::info("", "reload done: ", counts.added, " added, ", counts.removed, " removed, ", counts.changed, " changed");
     notify_.ready();
   }
@@ -429,6 +481,9 @@ class daemon {
     }
     stopping_ = true;
     notify_.stopping();
+    if (commands_) {
+      commands_->stop_intake();  // nothing new is taken; sent commands are answered as their sockets close
+    }
     pending_.clear();
     pending_by_token_.clear();
     status_timer_.cancel();
@@ -476,6 +531,9 @@ class daemon {
       }
       log::info("", "received ", metrics_.received_total(), ", published ", metrics_.published_total(),
                 ", dead-lettered ", metrics_.dead_letters_total(), ", failed ", metrics_.failed_total());
+      if (commands_) {
+        commands_->close();  // the replies are confirmed now: their offsets are committed, then the group is left
+      }
       notify_.stop_watchdog();
       if (http_) {
         http_->stop();
@@ -517,8 +575,11 @@ class daemon {
   metrics::registry metrics_;
   std::unique_ptr<kafka::embedded_cluster> embedded_;
   std::unique_ptr<kafka::publisher> publisher_;
+  // After the publisher (it carries the replies), before the connections (they tell it about their sockets).
+  std::unique_ptr<command_dispatcher> commands_;
   std::unique_ptr<metrics::http_server> http_;
-  std::map<std::string, std::shared_ptr<upstream::connection>> connections_;
+  std::map<std::string, std::shared_ptr<upstream::connection>, std::less<>> connections_;
+  std::map<std::string, config::connection_kind, std::less<>> kinds_;
   // Connections whose stop has not completed yet, by name and by config::token_identity(); the socket of each may
   // still be open, so nothing with the same token or name may start until it has gone.
   std::multiset<std::string> closing_names_;

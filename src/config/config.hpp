@@ -71,6 +71,19 @@ struct spool_config {
   bool operator==(const spool_config&) const = default;
 };
 
+// The command consumer (docs/CONTRACT.md, "Commands"): records on `topic` are sent on a Slack legacy RTM socket, and
+// every one is answered by one record on `reply_topic`.
+struct commands_config {
+  commands_config();
+  std::string topic;        // "" = off (null or absent in the file)
+  std::string group_id;     // the consumer group
+  std::string reply_topic;  // where every command's reply goes
+  duration max_age{};       // a command not sent this long after it was produced is answered "expired"
+
+  [[nodiscard]] bool enabled() const noexcept { return !topic.empty(); }
+  bool operator==(const commands_config&) const = default;
+};
+
 enum class connection_kind { acme, slack, slack_socket };
 enum class acme_tier { user, app };
 
@@ -146,6 +159,7 @@ struct config {
   std::string path;  // the file it was loaded from
   kafka_config kafka;
   spool_config spool;
+  commands_config commands;
   std::vector<connection_config> connections;
   metrics_config metrics;
   log_config log;

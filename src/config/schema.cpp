@@ -330,6 +330,9 @@ kafka_config::kafka_config() {
 spool_config::spool_config() {
   schema::apply_defaults(*this);
 }
+commands_config::commands_config() {
+  schema::apply_defaults(*this);
+}
 reconnect_policy::reconnect_policy() {
   schema::apply_defaults(*this);
 }

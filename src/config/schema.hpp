@@ -274,6 +274,42 @@ void visit(V& v, S& s) {
                       .help = "What a new event meets while the spool holds max_size"});
 }
 
+template <class V, object_of<commands_config> C>
+void visit(V& v, C& c) {
+  v.key(c.topic,
+        {.name = "topic",
+         .unset = "no command consumer",
+         .nullable = true,
+         .check = check_topic_name,
+         .allowed = "a topic name (no placeholders)",
+         .summary = in_summary::value_only,
+         .example = in_example::shows_other_value,
+         .help = "Turns the command consumer on: each record there (key = a connection name) is sent on that "
+                 "connection's Slack RTM socket and answered on reply_topic"},
+        [&c] {
+          return c.enabled() ? c.topic + " (group " + c.group_id + ") -> replies on " + c.reply_topic
+                             : std::string("off (no command consumer)");
+        });
+  v.key(c.group_id, {.name = "group_id",
+                     .def = "rtm-bridge-commands",
+                     .check = check_nonempty,
+                     .allowed = "a non-empty string",
+                     .summary = in_summary::hidden,
+                     .help = "The consumer group of the command consumer (a new group starts at the earliest offset)"});
+  v.key(c.reply_topic, {.name = "reply_topic",
+                        .def = "rtm.command-replies",
+                        .check = check_topic_name,
+                        .allowed = "a topic name (no placeholders), not the command topic",
+                        .summary = in_summary::hidden,
+                        .help = "Where every command gets exactly one reply record"});
+  v.key(c.max_age, {.name = "max_age",
+                    .def = "30s",
+                    .range = bounds{1, unbounded},
+                    .summary = in_summary::hidden,
+                    .help = "A command not sent this long after it was produced is answered expired (never sent "
+                            "later)"});
+}
+
 template <class V, object_of<route> R>
 void visit(V& v, R& r) {
   v.key(r.match, {.name = "match",
@@ -474,6 +510,9 @@ void visit(V& v, C& c) {
   v.section(c.spool, {.name = "spool",
                       .help = "The durable spool: events on disk from receipt until Kafka confirms them; off unless "
                               "path is set"});
+  v.section(c.commands, {.name = "commands",
+                         .help = "Commands from Kafka to Slack legacy RTM sockets (messages, typing, presence), each "
+                                 "answered on a reply topic; off unless topic is set"});
   v.list(c.connections, {.name = "connections",
                          .required_for = every_kind,
                          .what = "a list of connections",

@@ -263,6 +263,7 @@ class schema_reader {
   void check_section(S& /*object*/, const section_frame& /*fr*/) {}
   void check_section(kafka_config& k, const section_frame& fr);
   void check_section(spool_config& s, const section_frame& fr);
+  void check_section(commands_config& c, const section_frame& fr);
   void check_section(reconnect_policy& r, const section_frame& fr);
   void check_section(size_limits& l, const section_frame& fr);
   void check_section(connection_config& c, const section_frame& fr);
@@ -482,6 +483,19 @@ void schema_reader::check_section(spool_config& s, const section_frame& fr) {
   out_.add(max->mark, max->path,
            "must be at least 2 x segment_size (" + format_size(s.segment_size) +
                "): one segment is written while another waits for Kafka; got " + format_size(s.max_size));
+}
+
+// Replies on the command topic would be read back as commands (each answered again, without end).
+void schema_reader::check_section(commands_config& c, const section_frame& fr) {
+  if (!fr.ok(&c.topic) || !fr.ok(&c.reply_topic) || !c.enabled() || c.topic != c.reply_topic) {
+    return;
+  }
+  const field* at = fr.given(&c.reply_topic) != nullptr ? fr.given(&c.reply_topic) : fr.given(&c.topic);
+  if (at != nullptr) {
+    out_.add(at->mark, at->path,
+             "the reply topic must differ from the command topic (" + c.topic +
+                 "): replies read back as commands would be answered again without end");
+  }
 }
 
 void schema_reader::check_section(reconnect_policy& r, const section_frame& fr) {

@@ -67,8 +67,9 @@ void dead_letters::fail(record& r, rd_kafka_resp_err_t err, std::string_view det
     metrics_.event_failed(connection, "dead_letter_" + reason);
     return;
   }
-  log::warn(connection, "kafka: event ", r.field(record_field::event), " for topic ", r.topic_c_str(),
-            " failed permanently (", detail, "); dead-lettered to ", topic_);
+  log::warn(connection, "kafka: ", r.kind == record_kind::reply ? "reply to command " : "event ",
+            r.field(record_field::event), " for topic ", r.topic_c_str(), " failed permanently (", detail,
+            "); dead-lettered to ", topic_);
   // `r` stays valid: the store's records do not move on insertion.
   store_.append([&](record& dl) {
     build_failed_delivery_record(dl, r, topic_, reason, detail, std::min(max_value, max_value_));

@@ -146,6 +146,13 @@ void publisher::on_dead_letter(const pipeline::dead_letter& dl) noexcept {
   });
 }
 
+void publisher::publish_reply(std::string_view topic, std::string_view connection, std::string_view command_id,
+                              std::string_view value, pipeline::durability_request ack) noexcept {
+  accept(connection, "command reply ", command_id, [&] {
+    store_.append([&](record& r) { build_reply_record(r, topic, connection, command_id, value); }).ack = ack;
+  });
+}
+
 // ---- the spool ----------------------------------------------------------------------------------------------------
 
 template <typename Build>

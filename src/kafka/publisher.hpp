@@ -114,6 +114,11 @@ class publisher final : public pipeline::sink,
   // pipeline::sink. An event without a team id never becomes a record: it is dead-lettered (`no_team_id`).
   void on_event(const pipeline::event& ev) noexcept override;
   void on_dead_letter(const pipeline::dead_letter& dl) noexcept override;
+  // The reply to a command (app/command_dispatcher): a record for `topic`, keyed by the connection, that never goes
+  // to the spool (a command whose reply is not confirmed is read again after a crash, and answered again); `ack`
+  // is told once Kafka confirms it (or its dead letter, should its delivery fail for good).
+  void publish_reply(std::string_view topic, std::string_view connection, std::string_view command_id,
+                     std::string_view value, pipeline::durability_request ack) noexcept;
   // Acknowledgement after durability: told when a record is confirmed by Kafka, or written to the spool.
   std::shared_ptr<pipeline::durability_registry> durability() noexcept override { return durability_; }
 

@@ -32,6 +32,11 @@ constexpr std::array<header_spec, 6> event_headers{{
     {"rtm-enterprise", rf::enterprise, false},
     {"rtm-retry-attempt", rf::retry_attempt, false},
 }};
+constexpr std::array<header_spec, 3> reply_headers{{
+    {"rtm-command-id", rf::event, true},
+    {"rtm-connection", rf::connection, true},
+    {"content-type", rf::content_type, true},
+}};
 constexpr std::array<header_spec, max_headers> dead_letter_headers{{
     {"rtm-error", rf::error, true},
     {"rtm-connection", rf::connection, true},
@@ -51,8 +56,9 @@ std::uint32_t clamp_size(std::size_t n) noexcept {
 }  // namespace
 
 std::span<const header_view> record::headers(header_list& out) const noexcept {
-  const std::span<const header_spec> specs =
-      kind == record_kind::event ? std::span<const header_spec>(event_headers) : dead_letter_headers;
+  const std::span<const header_spec> specs = kind == record_kind::event   ? std::span<const header_spec>(event_headers)
+                                             : kind == record_kind::reply ? std::span<const header_spec>(reply_headers)
+                                                                          : dead_letter_headers;
   std::size_t n = 0;
   for (const header_spec& spec : specs) {
     const std::string_view value = field(spec.field);
@@ -167,6 +173,29 @@ void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::s
   r.from = dl.from;
   r.received_steady = std::chrono::steady_clock::now();
   r.truncated_from = truncated_from;
+}
+
+void build_reply_record(record& r, std::string_view topic, std::string_view connection, std::string_view command_id,
+                        std::string_view value) {
+  record_builder b(r, value.size() + 2 * connection.size() + command_id.size() + topic.size() + header_reserve);
+  b.add(record_field::value, value);
+  b.add(record_field::key, connection);
+  b.add(record_field::event, command_id);
+  b.add(record_field::connection, connection);
+  b.add(record_field::enterprise, {});
+  b.add(record_field::error, {});
+  b.add(record_field::error_detail, {});
+  b.add(record_field::original_topic, {});
+  b.add(record_field::source, pipeline::to_string(pipeline::source::slack));
+  b.add(record_field::content_type, json_content);
+  b.add(record_field::truncated, {});
+  b.add(record_field::retry_attempt, {});
+  b.add(record_field::topic, topic);
+  b.finish();
+  r.kind = record_kind::reply;
+  r.from = pipeline::source::slack;
+  r.received_steady = std::chrono::steady_clock::now();
+  r.truncated_from = 0;
 }
 
 void build_failed_delivery_record(record& r, const record& failed, std::string_view topic, std::string_view reason,

@@ -21,12 +21,13 @@ namespace rtm::kafka {
 enum class record_kind : std::uint8_t {
   event,        // an envelope for an upstream event
   dead_letter,  // something that could not be normalized or delivered
+  reply,        // the reply to a command (never in the spool: a command without a confirmed reply is read again)
 };
 
 enum class record_field : std::uint8_t {
   value,
   key,
-  event,
+  event,  // events: the event name; replies: the command id (the rtm-command-id header)
   connection,
   enterprise,
   error,           // dead letters: the rtm-error reason
@@ -69,7 +70,8 @@ class record {
   // The record's headers, in the contract's order, as its builder set them: views into the record's buffer, written
   // into `out`. Events: rtm-event, rtm-connection, rtm-source, content-type, then rtm-enterprise when set. Dead
   // letters: rtm-error, rtm-connection, rtm-source, content-type, then each of rtm-event, rtm-enterprise,
-  // rtm-original-topic, rtm-error-detail and rtm-truncated that is set.
+  // rtm-original-topic, rtm-error-detail and rtm-truncated that is set. Replies: rtm-command-id, rtm-connection,
+  // content-type.
   [[nodiscard]] std::span<const header_view> headers(header_list& out) const noexcept;
 
   // Takes a buffer (its contents are discarded) whose capacity the next builder reuses: a settled record's buffer
@@ -138,6 +140,11 @@ void build_event_record(record& r, const pipeline::event& ev, std::string_view t
 // application/octet-stream.
 void build_dead_letter_record(record& r, const pipeline::dead_letter& dl, std::string_view topic,
                               std::size_t max_value);
+
+// The reply to a command: value = the reply JSON (commands::reply_value), key = the connection name, headers
+// rtm-command-id, rtm-connection, content-type: application/json.
+void build_reply_record(record& r, std::string_view topic, std::string_view connection, std::string_view command_id,
+                        std::string_view value);
 
 // The dead letter of an event record whose delivery failed permanently: value = its envelope (cut to `max_value`),
 // rtm-error = `reason`, rtm-original-topic = where it was meant to go; content-type: application/json, or

@@ -124,6 +124,29 @@ void registry::forget_connection(std::string_view connection) {
   }
 }
 
+void registry::command_answered(std::string_view connection, std::string_view result, double seconds) {
+  bump(commands_, connection, result);
+  const auto bucket = std::lower_bound(command_latency_buckets.begin(), command_latency_buckets.end(), seconds);
+  if (bucket != command_latency_buckets.end()) {
+    ++command_latency_counts_[static_cast<std::size_t>(bucket - command_latency_buckets.begin())];
+  }
+  ++command_latency_count_;
+  command_latency_sum_ += std::max(seconds, 0.0);
+}
+
+void registry::command_queue(std::string_view connection, std::size_t queued) {
+  const auto it = command_queue_.find(connection);
+  if (it != command_queue_.end()) {
+    it->second = queued;
+  } else {
+    command_queue_.emplace(std::string(connection), queued);
+  }
+}
+
+std::uint64_t registry::commands_answered(std::string_view connection, std::string_view result) const {
+  return lookup(commands_, connection, result);
+}
+
 void registry::envelope_acknowledged(std::string_view connection, double seconds) {
   auto it = acks_.find(connection);
   if (it == acks_.end()) {
@@ -253,6 +276,30 @@ std::string registry::render() const {
     out += "rtm_bridge_ack_latency_seconds_sum ";
     append_number(out, ack_latency_sum_);
     out += "\nrtm_bridge_ack_latency_seconds_count " + std::to_string(ack_latency_count_) + '\n';
+  }
+  if (commands_enabled_) {
+    append_header(out, "rtm_bridge_commands_total", "Commands answered, by connection and result (ok or the error).",
+                  "counter");
+    append_pairs(out, "rtm_bridge_commands_total", "connection", "result", commands_);
+    append_header(out, "rtm_bridge_command_latency_seconds",
+                  "Time from a command's record timestamp to its reply being handed to Kafka.", "histogram");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < command_latency_buckets.size(); ++i) {
+      cumulative += command_latency_counts_[i];
+      out += "rtm_bridge_command_latency_seconds_bucket{le=\"";
+      append_number(out, command_latency_buckets[i]);
+      out += "\"} " + std::to_string(cumulative) + '\n';
+    }
+    out += "rtm_bridge_command_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(command_latency_count_) + '\n';
+    out += "rtm_bridge_command_latency_seconds_sum ";
+    append_number(out, command_latency_sum_);
+    out += "\nrtm_bridge_command_latency_seconds_count " + std::to_string(command_latency_count_) + '\n';
+    append_header(out, "rtm_bridge_command_queue", "Commands waiting to be sent, by connection.", "gauge");
+    for (const auto& [name, value] : command_queue_) {
+      out += "rtm_bridge_command_queue{connection=\"";
+      append_label_value(out, name);
+      out += "\"} " + std::to_string(value) + '\n';
+    }
   }
   if (spool_source_) {
     const spool_figures f = spool_source_();

@@ -84,6 +84,15 @@ class registry {
   // A Socket Mode envelope acknowledged, `seconds` after its receipt.
   void envelope_acknowledged(std::string_view connection, double seconds);
   [[nodiscard]] std::uint64_t acks_total() const noexcept { return acks_sum_; }
+  // Commands (CONTRACT "Commands"): shown once the command consumer is on. A command answered with `result` (ok or
+  // the reply's error word), `seconds` after its record was produced; the commands queued for a connection.
+  void enable_commands() noexcept { commands_enabled_ = true; }
+  void command_answered(std::string_view connection, std::string_view result, double seconds);
+  void command_queue(std::string_view connection, std::size_t queued);
+  [[nodiscard]] std::uint64_t commands_answered(std::string_view connection, std::string_view result) const;
+  // Commands wait up to max_age (30 s by default) and a reply up to 10 s: the buckets reach a minute.
+  static constexpr std::array<double, 14> command_latency_buckets{0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5,
+                                                                  1.0,   2.5,  5.0,   10.0, 20.0, 30.0, 60.0};
   // An event (or dead letter) not kept because the spool was full under when_full: drop_newest.
   void spool_dropped(std::string_view connection);
   [[nodiscard]] std::uint64_t spool_dropped_total() const noexcept { return spool_dropped_sum_; }
@@ -160,6 +169,12 @@ class registry {
   std::array<std::uint64_t, latency_buckets.size()> ack_latency_counts_{};
   std::uint64_t ack_latency_count_ = 0;
   double ack_latency_sum_ = 0;
+  bool commands_enabled_ = false;
+  counter_map commands_;
+  std::map<std::string, std::size_t, std::less<>> command_queue_;
+  std::array<std::uint64_t, command_latency_buckets.size()> command_latency_counts_{};
+  std::uint64_t command_latency_count_ = 0;
+  double command_latency_sum_ = 0;
 };
 
 }  // namespace rtm::metrics

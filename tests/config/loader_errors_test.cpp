@@ -364,7 +364,7 @@ std::vector<bad_file> metrics_log_and_file_shape() {
       {"a YAML syntax error inside a flow map", "kafka: {brokers: a: b}\n", {{"", 1, "YAML syntax error: "}}},
       {"a top level that is a list",
        "- kafka\n- connections\n",
-       {{"", 1, "expected a map at the top level (kafka, spool, connections, metrics, log), got a list"}}},
+       {{"", 1, "expected a map at the top level (kafka, spool, commands, connections, metrics, log), got a list"}}},
       {"a top level that is a string", "just a string\n", {{"", 1, "got \"just a string\""}}},
       {"missing top-level sections",
        "log: {level: info}\n",
@@ -525,6 +525,32 @@ TEST_CASE("bad files: metrics, log and the shape of the file") {
 }
 TEST_CASE("bad files: the spool section") {
   check_table(spool_section());
+}
+
+// The commands section from line 8, as the spool's.
+std::vector<bad_file> commands_section() {
+  const auto commands_file = [](const std::string& keys) { return acme_file("commands:\n" + keys); };
+  return {
+      {"unknown key under commands, with a did-you-mean hint",
+       commands_file("  topic: rtm.commands\n  reply_topics: rtm.replies\n"),
+       {{"commands.reply_topics", 10, "did you mean \"reply_topic\"?"}}},
+      {"the reply topic is the command topic",
+       commands_file("  topic: rtm.commands\n  reply_topic: rtm.commands\n"),
+       {{"commands.reply_topic", 10, "the reply topic must differ from the command topic (rtm.commands)"}}},
+      {"a command topic that is no topic name",
+       commands_file("  topic: \"rtm commands\"\n"),
+       {{"commands.topic", 9, "rtm commands"}}},
+      {"an empty group id",
+       commands_file("  topic: rtm.commands\n  group_id: \"\"\n"),
+       {{"commands.group_id", 10, "non-empty"}}},
+      {"max_age 0 and without a unit",
+       commands_file("  topic: rtm.commands\n  max_age: 0s\n"),
+       {{"commands.max_age", 10, "must be longer than 0"}}},
+  };
+}
+
+TEST_CASE("bad files: the commands section") {
+  check_table(commands_section());
 }
 
 TEST_CASE("delivery_timeout up to librdkafka's 32-bit limit loads") {

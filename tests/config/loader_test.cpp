@@ -84,6 +84,12 @@ connections:
   CHECK(cfg.spool.checkpoint_interval == 100ms);
   CHECK(cfg.spool.max_in_flight == 20000);
   CHECK(cfg.spool.when_full == spool_full_policy::drop_newest);
+  // No command consumer unless a topic is given.
+  CHECK(cfg.commands == commands_config{});
+  CHECK_FALSE(cfg.commands.enabled());
+  CHECK(cfg.commands.group_id == "rtm-bridge-commands");
+  CHECK(cfg.commands.reply_topic == "rtm.command-replies");
+  CHECK(cfg.commands.max_age == 30s);
 
   REQUIRE(cfg.connections.size() == 2);
   const connection_config& a = cfg.connections[0];
@@ -347,6 +353,10 @@ TEST_CASE("the shipped example file loads") {
   CHECK(cfg.connections[2].key.value == "xapp-1-example");
   CHECK(cfg.connections[2].url == default_slack_url);
   CHECK(cfg.connections[2].reconnect == reconnect_policy{});
+  CHECK(cfg.commands.topic == "rtm.commands");
+  CHECK(cfg.commands.group_id == commands_config{}.group_id);
+  CHECK(cfg.commands.reply_topic == commands_config{}.reply_topic);
+  CHECK(cfg.commands.max_age == commands_config{}.max_age);
   // The example documents the defaults: apart from what it sets on purpose, it equals them.
   CHECK(cfg.kafka.client_id == kafka_config{}.client_id);
   CHECK(cfg.kafka.topic == kafka_config{}.topic);

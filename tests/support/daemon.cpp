@@ -67,6 +67,19 @@ std::size_t fixture::count_events(const std::string& prefix) {
   return n;
 }
 
+std::vector<std::string> fixture::events(const std::string& prefix) {
+  while (auto line = proc_->read_line(50ms)) {
+    events_.push_back(*line);
+  }
+  std::vector<std::string> out;
+  for (const auto& e : events_) {
+    if (e.rfind(prefix, 0) == 0) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
 fixture acme_upstream(int ping_interval_ms, int ping_timeout_ms) {
   return fixture({env_path("RTM_FIXTURES_DIR") + "/acme_server.js", "--token", "acme-id:acme-K3y-5ecret-77", "--token",
                   "acme-id2:acme-K3y-5ecret-88", "--ping-interval", std::to_string(ping_interval_ms), "--ping-timeout",

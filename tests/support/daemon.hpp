@@ -27,6 +27,8 @@ class fixture {
   bool wait_event(const std::string& prefix, std::chrono::milliseconds timeout);
   // Event lines seen so far that start with `prefix` (waits briefly for lines already on their way).
   std::size_t count_events(const std::string& prefix);
+  // Event lines seen so far that start with `prefix`, whole, in arrival order (waits briefly as count_events does).
+  std::vector<std::string> events(const std::string& prefix);
 
  private:
   std::optional<child_process> proc_;

@@ -1,8 +1,10 @@
 #include "upstream/slack/session.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
+#include "commands/command.hpp"
 #include "upstream/slack/codec.hpp"
 #include "upstream/slack/web_api.hpp"
 #include "util/log.hpp"
@@ -17,6 +19,12 @@ constexpr auto max_idle_before_ping = 5s;  // the docs: "send a ping every few s
 // Slack allows one message a second on an RTM socket, pings included. The ping goes out on a tick of half the
 // dead-connection bound, so the bound is raised to two ticks of a second at least.
 constexpr auto min_ping_timeout = 2s;
+
+// Process-wide, so that a socket's number is never another's: across reconnects and across sessions of one name.
+std::uint64_t next_socket_serial() noexcept {
+  static std::atomic<std::uint64_t> serial{0};
+  return ++serial;
+}
 
 }  // namespace
 
@@ -107,9 +115,44 @@ void session::on_hello() {
   log::info(name(), "live (team ", team_id_, enterprise_id_.empty() ? "" : ", enterprise ", enterprise_id_, ")");
   expect_frame_within(ping_timeout(), "pong");
   schedule_keepalive(ping_tick());
+  socket_serial_ = next_socket_serial();
+  next_send_at_ = {};
+  ping_due_ = false;
   if (!cfg().presence_sub.empty()) {
     // After every hello: a new socket has no subscriptions. Slack's rate limit counts it as one message.
     send(presence_sub_frame(cfg().presence_sub));
+    next_send_at_ = std::chrono::steady_clock::now() + send_interval;
+  }
+  if (outbound_ != nullptr) {
+    outbound_->on_outbound_ready(name());
+  }
+}
+
+send_result session::send_command(std::string_view object) {
+  if (!live() || socket_serial_ == 0) {
+    return {};
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (ping_due_) {
+    return {.retry_at = std::max(now, next_send_at_) + send_interval};  // the ping goes first
+  }
+  if (now < next_send_at_) {
+    return {.retry_at = next_send_at_};
+  }
+  const std::uint64_t id = next_id_++;
+  send(commands::frame_with_id(object, id));
+  next_send_at_ = now + send_interval;
+  return {.sent = true, .socket = socket_serial_, .id = id};
+}
+
+void session::on_attempt_over() {
+  awaiting_hello_ = false;
+  if (socket_serial_ == 0) {
+    return;
+  }
+  const std::uint64_t gone = std::exchange(socket_serial_, 0);
+  if (outbound_ != nullptr) {
+    outbound_->on_outbound_closed(name(), gone);
   }
 }
 
@@ -122,14 +165,20 @@ void session::on_frame(const received_frame& f) {
   }
   // Decoded in place: the validator reads nothing past the frame, so no padded copy per frame.
   const slack::frame decoded = decode_frame(f.payload.data(), f.payload.size());
-  if (f.draining && decoded.kind != frame_kind::event && decoded.kind != frame_kind::invalid) {
-    return;  // the socket is going: control frames change nothing now
+  if (f.draining && decoded.kind != frame_kind::event && decoded.kind != frame_kind::invalid &&
+      decoded.kind != frame_kind::reply) {
+    return;  // the socket is going: control frames change nothing now (a command's answer still counts)
   }
   switch (decoded.kind) {
     case frame_kind::hello:
       return on_hello();
-    case frame_kind::pong:
     case frame_kind::reply:
+      // Answers to our pings come as pongs; a reply is the answer to a command (or to nothing the listener knows).
+      if (outbound_ != nullptr && socket_serial_ != 0 && decoded.reply_to && *decoded.reply_to > 0) {
+        outbound_->on_outbound_reply(name(), socket_serial_, static_cast<std::uint64_t>(*decoded.reply_to), f.payload);
+      }
+      return;
+    case frame_kind::pong:
     case frame_kind::reconnect_url:
       return;  // liveness is any inbound frame; reconnect_url is experimental and ignored (always rtm.connect)
     case frame_kind::goodbye:
@@ -171,9 +220,19 @@ void session::publish(const received_frame& f, std::string_view type_name) {
 // this tick a hair short of it, no ping went out, and the next tick found ping_timeout (two ticks) of silence on a
 // healthy connection (seen under load). Any reply (pong or otherwise) counts: the core's watchdog judges liveness on
 // inbound frames, not on matching ids. Not while paused: a pong would sit unread in our own socket.
+// The ping shares the one-frame-a-second budget with commands: when a command went out less than send_interval ago,
+// the ping is due at the end of that interval and commands wait behind it.
 void session::on_keepalive() {
+  ping_due_ = false;
   if (!reading_paused() && silence() >= ping_tick() / 2) {
-    send(ping_frame(next_ping_id_++));
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_send_at_) {
+      ping_due_ = true;
+      schedule_keepalive(std::chrono::ceil<milliseconds>(next_send_at_ - now));
+      return;
+    }
+    send(ping_frame(static_cast<std::int64_t>(next_id_++)));
+    next_send_at_ = now + send_interval;
   }
   schedule_keepalive(ping_tick());
 }

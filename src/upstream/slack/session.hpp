@@ -22,14 +22,26 @@ class registry;
 //   the handshake: `hello` within the phase timeout;
 //   liveness: a JSON ping after a few seconds of silence, at most one a second (Slack's rate limit); no frame at all
 //   within ping_timeout means the peer is gone (half-open sockets included);
-//   the frames: events (the whole frame, byte for byte), goodbye / migration / error frames that end the socket.
+//   the frames: events (the whole frame, byte for byte), goodbye / migration / error frames that end the socket;
+//   commands (app/command_dispatcher): frames sent with an id of the session's own (one counter for pings and
+//   commands, never reset, so an id is unique per socket and never reused across reconnects), at most one frame per
+//   send_interval whatever it carries (Slack allows one message a second; a burst beyond it gets the connection
+//   disconnected), a due ping first; Slack's reply_to frames are handed to the outbound listener.
 // Threading: the io_context's single thread, as the core.
 namespace rtm::upstream::slack {
+
+// The least time between two frames the bridge sends on a Slack RTM socket: Slack's limit is one message a second;
+// the margin absorbs a write that leaves late, so that frames never arrive closer together than a second.
+inline constexpr std::chrono::milliseconds send_interval{1100};
 
 class session final : public reconnecting_session {
  public:
   session(boost::asio::io_context& io, config::connection_config cfg, pipeline::sink& events,
           metrics::registry& metrics, session_tuning tuning = {});
+
+  [[nodiscard]] bool sends_commands() const noexcept override { return true; }
+  send_result send_command(std::string_view object) override;
+  void set_outbound_listener(outbound_listener* listener) noexcept override { outbound_ = listener; }
 
  private:
   void on_start() override;
@@ -37,6 +49,7 @@ class session final : public reconnecting_session {
   void on_socket_open() override;
   void on_frame(const received_frame& f) override;
   void on_keepalive() override;
+  void on_attempt_over() override;
 
   void on_rtm_connect(std::string_view error_text, const http::response& reply);
   void on_rate_limited(const http::response& reply);
@@ -49,8 +62,14 @@ class session final : public reconnecting_session {
   std::string team_id_;
   std::string enterprise_id_;
   bool awaiting_hello_ = false;
-  std::int64_t next_ping_id_ = 1;
   std::string name_buffer_;
+  // Outbound frames (commands and pings): the id counter, the live socket's process-wide serial (0: none), when the
+  // next frame may go, and whether a ping waits for that moment (commands then wait behind it).
+  std::uint64_t next_id_ = 1;
+  std::uint64_t socket_serial_ = 0;
+  std::chrono::steady_clock::time_point next_send_at_{};
+  bool ping_due_ = false;
+  outbound_listener* outbound_ = nullptr;
 };
 
 }  // namespace rtm::upstream::slack

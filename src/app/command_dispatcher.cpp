@@ -1,0 +1,323 @@
+#include "app/command_dispatcher.hpp"
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <utility>
+
+#include "util/log.hpp"
+
+namespace rtm::app {
+namespace {
+
+using commands::reply_error;
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+// How often queued commands are looked at while there are any: retries after the rate limit, max_age, reply
+// timeouts. Sends themselves happen at once when the socket allows.
+constexpr std::chrono::milliseconds tick_interval{100};
+// How long the destructor waits for the consumer to leave its group.
+constexpr std::chrono::seconds close_bound{10};
+
+double seconds_since(system_clock::time_point produced) noexcept {
+  return std::chrono::duration<double>(system_clock::now() - produced).count();
+}
+
+}  // namespace
+
+command_dispatcher::command_dispatcher(boost::asio::io_context& io, config::commands_config cfg,
+                                       kafka::command_consumer_settings settings, kafka::publisher& publisher,
+                                       metrics::registry& metrics, connection_directory directory)
+    : io_(io),
+      cfg_(std::move(cfg)),
+      settings_(std::move(settings)),
+      publisher_(publisher),
+      metrics_(metrics),
+      directory_(std::move(directory)),
+      durability_(publisher.durability()),
+      tick_(io) {
+  listener_id_ = durability_->add(*this);
+  metrics_.enable_commands();
+}
+
+command_dispatcher::~command_dispatcher() {
+  alive_.reset();
+  durability_->remove(listener_id_);
+  boost::system::error_code ignored;
+  tick_.cancel(ignored);
+  if (consumer_ && !consumer_->closed()) {
+    // close() was never reached (a failed start or an early exit): the destructor closes it, blocking.
+    consumer_.reset();
+  }
+  if (closer_.joinable()) {
+    const auto deadline = steady_clock::now() + close_bound;
+    while (!closed_->load() && steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // after io_.run() returned: nothing waits on it
+    }
+    if (closed_->load()) {
+      closer_.join();
+    } else {
+      log::warn("", "kafka: the command consumer did not leave its group within ", close_bound.count(),
+                " s; exiting without waiting (the group evicts it after its session timeout)");
+      closer_.detach();
+    }
+  }
+}
+
+template <typename Work>
+void command_dispatcher::guarded(std::string_view what, Work&& work) noexcept {
+  try {
+    std::forward<Work>(work)();
+  } catch (const std::exception& e) {
+    log::error("", "commands: ", what, ": ", e.what());
+  }
+}
+
+void command_dispatcher::start() {
+  consumer_ = kafka::command_consumer::create(io_, settings_, *this);
+}
+
+command_dispatcher::connection_state& command_dispatcher::state_of(std::string_view connection) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) {
+    it = connections_.emplace(std::string(connection), connection_state(cfg_.max_age)).first;
+  }
+  return it->second;
+}
+
+std::size_t command_dispatcher::queued() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [name, state] : connections_) {
+    n += state.box.queued();
+  }
+  return n;
+}
+
+// ---- in -----------------------------------------------------------------------------------------------------------
+
+void command_dispatcher::on_command(const kafka::command_message& m) {
+  if (!intake_) {
+    return;
+  }
+  commands::queued_command c;
+  c.ticket = offsets_.add(m.partition, m.offset);
+  c.command_id =
+      m.command_id.empty() ? commands::default_command_id(m.topic, m.partition, m.offset) : std::string(m.command_id);
+  c.produced_at = m.timestamp;
+  const std::string_view name = m.key;
+  const std::optional<config::connection_kind> kind = directory_.kind_of(name);
+  if (!kind) {
+    return answer(name, c, reply_error::unknown_connection,
+                  name.empty() ? "the command record has no key (the key names the connection)"
+                               : "no connection of this name in the running configuration");
+  }
+  if (*kind != config::connection_kind::slack) {
+    return answer(name, c, reply_error::unsupported,
+                  std::string("connection kind ") + config::to_string(*kind) +
+                      " has no outbound: only slack (legacy RTM) connections send commands");
+  }
+  auto parsed = commands::parse_command(m.value);
+  if (auto* refused = std::get_if<commands::refusal>(&parsed)) {
+    return answer(name, c, refused->error, refused->detail);
+  }
+  const commands::command& cmd = std::get<commands::command>(parsed);
+  c.type = cmd.type;
+  c.object = std::string(cmd.object);
+  connection_state& state = state_of(name);
+  if (state.box.expired(c, system_clock::now())) {
+    return answer(name, c, reply_error::expired, "older than commands.max_age when it was read");
+  }
+  state.box.push(std::move(c));
+  if (state.box.full() && state.paused.insert(m.partition).second && consumer_) {
+    log::warn(name, "commands: ", state.box.queued(), " commands queued for this connection; pausing partition ",
+              m.partition, " of ", m.topic, " until it drains");
+    consumer_->pause(m.partition);
+  }
+  pump(name);
+  arm_tick();
+}
+
+void command_dispatcher::on_revoked(std::span<const std::int32_t> partitions) {
+  for (const std::int32_t p : partitions) {
+    offsets_.forget(p);
+    for (auto& [name, state] : connections_) {
+      state.paused.erase(p);
+    }
+  }
+}
+
+// ---- out ----------------------------------------------------------------------------------------------------------
+
+void command_dispatcher::pump(std::string_view connection) {
+  const auto it = connections_.find(connection);
+  if (it == connections_.end()) {
+    return;
+  }
+  connection_state& state = it->second;
+  state.box.take_expired(system_clock::now(), [&](commands::queued_command c) {
+    answer(connection, c, reply_error::expired, "its connection had no live socket to send it on within max_age");
+  });
+  upstream::connection* conn = directory_.find(connection);
+  while (conn != nullptr && !state.box.empty()) {
+    const upstream::send_result sent = conn->send_command(state.box.front().object);
+    if (!sent.sent) {
+      break;  // the rate budget or no live socket: the tick (or on_outbound_ready) tries again
+    }
+    commands::queued_command c = state.box.pop_front();
+    if (commands::expects_reply(c.type)) {
+      state.box.sent(std::move(c), sent.socket, sent.id, steady_clock::now());
+    } else {
+      answer(connection, c, reply_error::none);  // Slack answers these with nothing: done once written
+    }
+  }
+  after_change(connection, state);
+}
+
+void command_dispatcher::after_change(std::string_view connection, connection_state& state) {
+  metrics_.command_queue(connection, state.box.queued());
+  if (!state.paused.empty() && state.box.has_room_again() && consumer_) {
+    for (const std::int32_t p : state.paused) {
+      consumer_->resume(p);
+    }
+    log::info(connection, "commands: queue drained to ", state.box.queued(), "; partitions resumed");
+    state.paused.clear();
+  }
+}
+
+void command_dispatcher::answer(std::string_view connection, const commands::queued_command& c, reply_error error,
+                                std::string_view detail, std::string_view reply_frame) {
+  const std::string value = commands::reply_value(c.command_id, connection, error, detail, reply_frame);
+  publisher_.publish_reply(cfg_.reply_topic, connection, c.command_id, value, {listener_id_, c.ticket});
+  metrics_.command_answered(connection, commands::to_string(error), seconds_since(c.produced_at));
+  if (error == reply_error::none) {
+    log::debug(connection, "commands: ", c.command_id, " ok");
+  } else {
+    log::info(connection, "commands: ", c.command_id, " answered ", commands::to_string(error),
+              detail.empty() ? "" : ": ", detail);
+  }
+}
+
+void command_dispatcher::connection_started(std::string_view name) {
+  guarded("cannot send the queued commands", [&] { pump(name); });
+}
+
+void command_dispatcher::on_outbound_ready(const std::string& connection) noexcept {
+  guarded("cannot send the queued commands", [&] {
+    pump(connection);
+    arm_tick();
+  });
+}
+
+void command_dispatcher::on_outbound_reply(const std::string& connection, std::uint64_t socket,
+                                           std::uint64_t reply_to, std::string_view frame) noexcept {
+  guarded("cannot answer a command", [&] {
+    const auto it = connections_.find(connection);
+    if (it == connections_.end()) {
+      return;
+    }
+    std::optional<commands::sent_command> s = it->second.box.take_reply(socket, reply_to);
+    if (!s) {
+      log::debug(connection, "commands: a reply_to ", reply_to, " that no waiting command matches; ignored");
+      return;
+    }
+    if (commands::reply_ok(frame)) {
+      answer(connection, s->cmd, reply_error::none, {}, frame);
+    } else {
+      answer(connection, s->cmd, reply_error::slack_error, "Slack answered ok:false", frame);
+    }
+  });
+}
+
+void command_dispatcher::on_outbound_closed(const std::string& connection, std::uint64_t socket) noexcept {
+  guarded("cannot answer the commands of a closed socket", [&] {
+    const auto it = connections_.find(connection);
+    if (it == connections_.end()) {
+      return;
+    }
+    it->second.box.take_unanswered(socket, [&](commands::sent_command s) {
+      answer(connection, s.cmd, reply_error::no_reply,
+             "the socket closed before Slack's reply_to arrived: the message may or may not have been posted");
+    });
+  });
+}
+
+// ---- housekeeping -------------------------------------------------------------------------------------------------
+
+void command_dispatcher::arm_tick() {
+  if (tick_armed_) {
+    return;
+  }
+  tick_armed_ = true;
+  tick_.expires_after(tick_interval);
+  tick_.async_wait([this, token = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+    if (ec || !token.lock()) {
+      return;
+    }
+    tick_armed_ = false;
+    guarded("housekeeping failed", [this] { on_tick(); });
+  });
+}
+
+void command_dispatcher::on_tick() {
+  const auto now = steady_clock::now();
+  bool work_left = false;
+  for (auto& [name, state] : connections_) {
+    state.box.take_timed_out(now, [&](commands::sent_command s) {
+      answer(name, s.cmd, reply_error::no_reply,
+             "no reply_to within 10 s of sending: the message may or may not have been posted");
+    });
+    if (intake_ || !state.box.empty()) {
+      pump(name);
+    }
+    work_left = work_left || !state.box.empty() || state.box.awaiting() > 0;
+  }
+  if (work_left) {
+    arm_tick();
+  }
+}
+
+void command_dispatcher::on_durable(std::uint64_t ticket) noexcept {
+  offsets_.done(ticket);
+  post_commit();
+}
+
+// One commit per turn of the loop, however many replies were confirmed in it.
+void command_dispatcher::post_commit() {
+  if (commit_posted_ || !consumer_ || consumer_->closed()) {
+    return;
+  }
+  guarded("cannot schedule a commit", [this] {
+    boost::asio::post(io_, [this, token = std::weak_ptr<int>(alive_)]() noexcept {
+      if (!token.lock()) {
+        return;
+      }
+      commit_posted_ = false;
+      guarded("cannot commit", [this] {
+        const auto points = offsets_.take_commits();
+        if (consumer_ && !points.empty()) {
+          consumer_->commit(points);
+        }
+      });
+    });
+    commit_posted_ = true;
+  });
+}
+
+void command_dispatcher::stop_intake() noexcept {
+  intake_ = false;
+  if (consumer_) {
+    consumer_->stop_intake();
+  }
+}
+
+void command_dispatcher::close() {
+  if (!consumer_ || consumer_->closed()) {
+    return;
+  }
+  closer_ = consumer_->close(offsets_.commit_points(), [closed = closed_] { closed->store(true); });
+  if (!closer_.joinable()) {
+    closed_->store(true);  // closed on this thread
+  }
+}
+
+}  // namespace rtm::app
