@@ -31,8 +31,7 @@ TEST_CASE("commands: the four types are accepted, the object kept without the wh
   CHECK(accepted(R"({"channel":"C1","type":"typing"})").type == command_type::typing);
   CHECK(accepted(R"({"type":"presence_sub","ids":["U1"]})").type == command_type::presence_sub);
   CHECK(accepted(R"({"type":"presence_query","ids":["U1"]})").type == command_type::presence_query);
-  CHECK(accepted(" \n{\"type\":\"typing\",\"channel\":\"C1\"}\r\n ").object ==
-        R"({"type":"typing","channel":"C1"})");
+  CHECK(accepted(" \n{\"type\":\"typing\",\"channel\":\"C1\"}\r\n ").object == R"({"type":"typing","channel":"C1"})");
   // An escaped type is still its type.
   CHECK(accepted(R"({"type":"mess\u0061ge","channel":"C1","text":"x"})").type == command_type::message);
   CHECK(expects_reply(command_type::message));
@@ -73,9 +72,9 @@ TEST_CASE("commands: the reply value, for a success with Slack's frame and for e
   const std::string ok = reply_value("c-1", "slack-main", reply_error::none, {}, frame);
   CHECK(ok == R"({"schema":"rtm-bridge.reply/v1","command_id":"c-1","connection":"slack-main","ok":true,)"
               R"("error":null,"detail":null,"reply":{"ok":true,"reply_to":3,"ts":"1.000001","text":"hi"}})");
-  for (const reply_error e : {reply_error::slack_error, reply_error::expired, reply_error::unknown_connection,
-                              reply_error::unsupported, reply_error::unsupported_type, reply_error::bad_command,
-                              reply_error::no_reply}) {
+  for (const reply_error e :
+       {reply_error::slack_error, reply_error::expired, reply_error::unknown_connection, reply_error::unsupported,
+        reply_error::unsupported_type, reply_error::bad_command, reply_error::no_reply}) {
     const std::string v = reply_value("c\"2", "x", e, "why \"quoted\"", {});
     CHECK(rtm::json::valid(v));
     CHECK(v.find(std::string(R"("ok":false,"error":")") + std::string(to_string(e)) + "\"") != std::string::npos);

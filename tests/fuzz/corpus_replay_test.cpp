@@ -79,3 +79,7 @@ TEST_CASE("fuzz corpus replay: socket_frame") {
 TEST_CASE("fuzz corpus replay: spool_segment") {
   CHECK(replay("spool_segment", rtm::fuzz::spool_segment) >= 4);
 }
+
+TEST_CASE("fuzz corpus replay: command") {
+  CHECK(replay("command", rtm::fuzz::command) >= 8);
+}

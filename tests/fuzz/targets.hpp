@@ -19,6 +19,7 @@ void envelope(const std::uint8_t* data, std::size_t size);
 void config_loader(const std::uint8_t* data, std::size_t size);
 void spool_segment(const std::uint8_t* data, std::size_t size);
 void socket_frame(const std::uint8_t* data, std::size_t size);
+void command(const std::uint8_t* data, std::size_t size);
 
 // A broken invariant: says which, on stderr, and aborts. Never an exception: the code under test must not be able
 // to swallow it, and a fuzzer treats an abort as a finding.

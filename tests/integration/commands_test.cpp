@@ -147,18 +147,19 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
 
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"hello from kafka"})"}, "c-ok");
   produce(cluster, "slack-main", {R"({"type":"typing","channel":"C1"})"}, "c-typing");
+  produce(cluster, "slack-main", {R"({"type":"presence_query","ids":["U061F7AUR"]})"}, "c-presence");
   produce(cluster, "nope", {R"({"type":"message","channel":"C1","text":"x"})"}, "c-unknown");
   produce(cluster, "slack-main", {R"({"type":"message","channel":)"}, "c-bad-json");
   produce(cluster, "slack-main", {R"({"id":5,"type":"message","channel":"C1","text":"x"})"}, "c-own-id");
   produce(cluster, "slack-main", {R"({"type":"reactions.add","name":"+1"})"}, "c-type");
   produce(cluster, "acme-main", {R"({"type":"message","channel":"C1","text":"x"})"}, "c-acme");
-  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 7; }, 30s), d.log());
+  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 8; }, 30s), d.log());
   upstream.command(R"({"cmd":"replies","mode":"error"})");
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":""})"}, "c-slack-error");
-  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 8; }, 30s), d.log());
+  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 9; }, 30s), d.log());
 
   const auto all = replies(cluster);
-  CHECK(all.size() == 8);  // exactly one reply per command
+  CHECK(all.size() == 9);  // exactly one reply per command
   auto by_id = replies_by_id(cluster);
   const reply& ok = by_id["c-ok"];
   CHECK(ok.ok);
@@ -173,6 +174,7 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
   CHECK(ok.record.header("content-type") == std::optional<std::string>("application/json"));
   CHECK(by_id["c-typing"].ok);
   CHECK(by_id["c-typing"].record.payload.find(R"("reply":null)") != std::string::npos);
+  CHECK(by_id["c-presence"].ok);
   CHECK(by_id["c-unknown"].error == "unknown_connection");
   CHECK(by_id["c-bad-json"].error == "bad_command");
   CHECK(by_id["c-own-id"].error == "bad_command");
@@ -184,17 +186,18 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
   CHECK(refused.record.payload.find(R"("error":{"code":2,"msg":"message text is missing"})") != std::string::npos);
 
   // What the socket got: the two commands that were valid for it, each with an id of the bridge's, nothing else.
-  CHECK(frames_with(upstream, R"({"id":)") == 3);  // c-ok, c-typing, c-slack-error
+  CHECK(frames_with(upstream, R"({"id":)") == 4);  // c-ok, c-typing, c-presence, c-slack-error
+  CHECK(frames_with(upstream, R"("type":"presence_query","ids":["U061F7AUR"]})") == 1);
   CHECK(frames_with(upstream, R"("text":"hello from kafka")") == 1);
   CHECK(frames_with(upstream, R"("name":"+1")") == 0);
   const endpoint e(d.metrics_port());
   const std::string metrics = e.metrics();
-  CHECK(metrics.find(R"(rtm_bridge_commands_total{connection="slack-main",result="ok"} 2)") != std::string::npos);
+  CHECK(metrics.find(R"(rtm_bridge_commands_total{connection="slack-main",result="ok"} 3)") != std::string::npos);
   CHECK(metrics.find(R"(rtm_bridge_commands_total{connection="slack-main",result="bad_command"} 2)") !=
         std::string::npos);
   CHECK(metrics.find(R"(rtm_bridge_commands_total{connection="acme-main",result="unsupported"} 1)") !=
         std::string::npos);
-  CHECK(metrics.find("rtm_bridge_command_latency_seconds_count 8") != std::string::npos);
+  CHECK(metrics.find("rtm_bridge_command_latency_seconds_count 9") != std::string::npos);
   CHECK(metrics.find(R"(rtm_bridge_command_queue{connection="slack-main"} 0)") != std::string::npos);
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == std::optional<int>(0));
@@ -306,8 +309,9 @@ TEST_CASE("commands: a socket that closes before the reply_to, or no reply_to wi
   CHECK(d.wait(30s) == std::optional<int>(0));
 }
 
-TEST_CASE("commands: kill -9 with commands in flight; after the restart every command has a reply and none whose "
-          "reply was confirmed is sent again") {
+TEST_CASE(
+    "commands: kill -9 with commands in flight; after the restart every command has a reply and none whose "
+    "reply was confirmed is sent again") {
   rtm::kafka::embedded_cluster cluster;
   create_topics(cluster);
   auto upstream = slack_upstream();
@@ -318,8 +322,7 @@ TEST_CASE("commands: kill -9 with commands in flight; after the restart every co
     daemon_process d(dir, config, token_env);
     REQUIRE_MESSAGE(d.log_has("live (team T123", 30s), d.log());
     for (int i = 1; i <= 3; ++i) {
-      produce(cluster, "slack-main",
-              {R"({"type":"message","channel":"C1","text":"k)" + std::to_string(i) + R"("})"},
+      produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"k)" + std::to_string(i) + R"("})"},
               "k" + std::to_string(i));
     }
     REQUIRE_MESSAGE(eventually([&] { return replies(cluster).size() == 3; }, 30s), d.log());
@@ -329,8 +332,7 @@ TEST_CASE("commands: kill -9 with commands in flight; after the restart every co
     // The next ones get no reply_to: the first is sent and waits, the others queue behind the rate limit.
     upstream.command(R"({"cmd":"replies","mode":"none"})");
     for (int i = 4; i <= 6; ++i) {
-      produce(cluster, "slack-main",
-              {R"({"type":"message","channel":"C1","text":"k)" + std::to_string(i) + R"("})"},
+      produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"k)" + std::to_string(i) + R"("})"},
               "k" + std::to_string(i));
     }
     REQUIRE_MESSAGE(eventually([&] { return frames_with(upstream, R"("text":"k4")") == 1; }, 30s), d.log());
@@ -368,6 +370,121 @@ TEST_CASE("commands: kill -9 with commands in flight; after the restart every co
   for (const auto& [id, n] : count) {
     CHECK_MESSAGE(n == 1, id, " has ", n, " replies");
   }
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == std::optional<int>(0));
+}
+
+namespace {
+
+// Runs tests/fixtures/check_schema.js on `values` (one JSON text per line): "VALID N" when every one is valid.
+std::string check_schema(const std::string& schema, const std::vector<std::string>& values) {
+  temp_dir dir;
+  child_process::options opts;
+  opts.argv = {"node", env_path("RTM_FIXTURES_DIR") + "/check_schema.js",
+               env_path("RTM_SOURCE_ROOT") + "/docs/schema/" + schema};
+  for (const auto& v : values) {
+    opts.stdin_data += v + "\n";
+  }
+  opts.stdout_file = dir.file("out");
+  child_process node(std::move(opts));
+  const auto status = node.wait(30s);
+  const std::string out = read_file(dir.file("out"));
+  CHECK_MESSAGE(status == std::optional<int>(0), out);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("commands: real reply records and event envelopes match the published JSON Schemas (docs/schema)") {
+  rtm::kafka::embedded_cluster cluster;
+  create_topics(cluster);
+  cluster.create_topic("rtm.session", 1);
+  auto upstream = slack_upstream();
+  auto acme = acme_upstream();
+  temp_dir dir;
+  daemon_process d(dir,
+                   commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") +
+                                                acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY")),
+                   token_env);
+  REQUIRE_MESSAGE(d.log_has("live (team T123", 30s), d.log());
+  REQUIRE_MESSAGE(acme.wait_event("AUTH", 30s), d.log());
+  produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"schema"})"}, "s-ok");
+  produce(cluster, "slack-main", {R"({"type":"typing","channel":"C1"})"}, "s-typing");
+  produce(cluster, "nope", {"{}"});
+  produce(cluster, "", {R"({"type":"typing"})"}, "s-no-key");
+  produce(cluster, "acme-main", {R"({"type":"typing"})"}, "s-acme");
+  produce(cluster, "slack-main", {"not json"}, "s-bad");
+  produce(cluster, "slack-main", {R"({"type":"im.open"})"}, "s-type");
+  upstream.command(R"({"cmd":"replies","mode":"error"})");
+  produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":""})"}, "s-refused");
+  REQUIRE_MESSAGE(eventually([&] { return replies(cluster).size() == 8; }, 30s), d.log());
+  upstream.command(R"({"cmd":"emit","frame":"{\"type\":\"message\",\"channel\":\"C1\",\"text\":\"ev\"}"})");
+  upstream.command(
+      R"({"cmd":"emit","frame":"{\"type\":\"presence_change\",\"users\":[\"U1\"],\"presence\":\"away\"}"})");
+  acme.command(R"({"cmd":"emit","event":"session:update_availability","payload":"{\"team_id\":\"T9\",\"n\":1}"})");
+  REQUIRE_MESSAGE(eventually(
+                      [&] {
+                        return read_topic(cluster.bootstrap_servers(), "rtm.slack").size() == 2 &&
+                               read_topic(cluster.bootstrap_servers(), "rtm.session").size() == 1;
+                      },
+                      30s),
+                  d.log());
+  std::vector<std::string> reply_values;
+  for (const auto& r : replies(cluster)) {
+    reply_values.push_back(r.record.payload);
+  }
+  CHECK(check_schema("reply.schema.json", reply_values).find("VALID 8") != std::string::npos);
+  std::vector<std::string> envelopes;
+  for (const auto& topic : {"rtm.slack", "rtm.session"}) {
+    for (const auto& r : read_topic(cluster.bootstrap_servers(), topic)) {
+      envelopes.push_back(r.payload);
+    }
+  }
+  CHECK(check_schema("envelope.schema.json", envelopes).find("VALID 3") != std::string::npos);
+  // The checker is no rubber stamp: a reply without its schema field, and an envelope with a stray member, fail.
+  temp_dir scratch;
+  child_process::options opts;
+  opts.argv = {"node", env_path("RTM_FIXTURES_DIR") + "/check_schema.js",
+               env_path("RTM_SOURCE_ROOT") + "/docs/schema/reply.schema.json"};
+  opts.stdin_data = R"({"command_id":"x","connection":"slack-main","ok":true,"error":null,"detail":null,"reply":null})"
+                    "\n";
+  opts.stdout_file = scratch.file("out");
+  child_process bad(std::move(opts));
+  CHECK(bad.wait(30s) == std::optional<int>(1));
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == std::optional<int>(0));
+}
+
+TEST_CASE("commands: a full queue pauses the consumer instead of dropping; every command is still answered once") {
+  rtm::kafka::embedded_cluster cluster;
+  create_topics(cluster);
+  auto upstream = slack_upstream();
+  // The connection never goes live: every command waits in its queue until max_age.
+  upstream.command(std::string(R"({"cmd":"script","token":")") + slack_token + R"(","responses":[)" +
+                   R"({"error":"invalid_auth"},{"error":"invalid_auth"},{"error":"invalid_auth"}]})");
+  temp_dir dir;
+  daemon_process d(dir, commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN"), "4s"),
+                   token_env);
+  REQUIRE_MESSAGE(upstream.wait_event("RTM_CONNECT", 30s), d.log());
+  std::vector<std::string> values;
+  constexpr std::size_t count = 1500;
+  for (std::size_t i = 0; i < count; ++i) {
+    values.push_back(R"({"type":"message","channel":"C1","text":"q)" + std::to_string(i) + R"("})");
+  }
+  produce(cluster, "slack-main", values);
+  REQUIRE_MESSAGE(d.log_has("pausing partition 0", 30s), d.log());
+  REQUIRE_MESSAGE(d.log_has("partitions resumed", 30s), d.log());
+  REQUIRE_MESSAGE(eventually([&] { return replies(cluster).size() >= count; }, 60s), d.log());
+  std::map<std::string, int> seen;
+  for (const auto& r : replies(cluster)) {
+    ++seen[r.command_id];
+    CHECK_MESSAGE(r.error == "expired", r.record.payload);
+  }
+  CHECK(seen.size() == count);
+  for (const auto& [id, n] : seen) {
+    CHECK_MESSAGE(n == 1, id);
+  }
+  CHECK(frames_with(upstream, R"({"id":)") == 0);
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == std::optional<int>(0));
 }
