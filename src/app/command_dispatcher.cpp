@@ -1,7 +1,7 @@
 #include "app/command_dispatcher.hpp"
 
 #include <boost/asio/post.hpp>
-#include <future>
+#include <tuple>
 #include <utility>
 
 #include "util/log.hpp"
@@ -80,7 +80,10 @@ void command_dispatcher::start() {
 command_dispatcher::connection_state& command_dispatcher::state_of(std::string_view connection) {
   auto it = connections_.find(connection);
   if (it == connections_.end()) {
-    it = connections_.emplace(std::string(connection), connection_state(cfg_.max_age)).first;
+    it = connections_
+             .emplace(std::piecewise_construct, std::forward_as_tuple(connection),
+                      std::forward_as_tuple(io_, cfg_.max_age))
+             .first;
   }
   return it->second;
 }
@@ -104,7 +107,7 @@ void command_dispatcher::on_command(const kafka::command_message& m) {
   c.command_id =
       m.command_id.empty() ? commands::default_command_id(m.topic, m.partition, m.offset) : std::string(m.command_id);
   c.produced_at = m.timestamp;
-  const std::string_view name = m.key;
+  const std::string name(m.key);
   const std::optional<config::connection_kind> kind = directory_.kind_of(name);
   if (!kind) {
     return answer(name, c, reply_error::unknown_connection,
@@ -128,20 +131,38 @@ void command_dispatcher::on_command(const kafka::command_message& m) {
     return answer(name, c, reply_error::expired, "older than commands.max_age when it was read");
   }
   state.box.push(std::move(c));
-  if (state.box.full() && state.paused.insert(m.partition).second && consumer_) {
-    log::warn(name, "commands: ", state.box.queued(), " commands queued for this connection; pausing partition ",
-              m.partition, " of ", m.topic, " until it drains");
-    consumer_->pause(m.partition);
+  if (state.box.full()) {
+    block(name, state, m.partition);
   }
   pump(name);
   arm_tick();
 }
 
+void command_dispatcher::block(const std::string& connection, connection_state& state, std::int32_t partition) {
+  if (!state.blocking.insert(partition).second) {
+    return;
+  }
+  std::set<std::string>& holders = blockers_[partition];
+  holders.insert(connection);
+  if (holders.size() == 1 && consumer_) {
+    log::warn(connection, "commands: ", state.box.queued(), " commands queued for this connection; pausing partition ",
+              partition, " of ", cfg_.topic, " until it drains");
+    consumer_->pause(partition);
+  }
+}
+
+// Still ours until the revocation returns: what is confirmed there is committed first, then forgotten (its queued
+// commands are still sent here; the new owner reads them again from that commit).
 void command_dispatcher::on_revoked(std::span<const std::int32_t> partitions) {
+  const auto points = offsets_.take_commits();
+  if (consumer_ && !points.empty()) {
+    consumer_->commit(points);
+  }
   for (const std::int32_t p : partitions) {
     offsets_.forget(p);
+    blockers_.erase(p);
     for (auto& [name, state] : connections_) {
-      state.paused.erase(p);
+      state.blocking.erase(p);
     }
   }
 }
@@ -155,13 +176,30 @@ void command_dispatcher::pump(std::string_view connection) {
   }
   connection_state& state = it->second;
   state.box.take_expired(system_clock::now(), [&](commands::queued_command c) {
-    answer(connection, c, reply_error::expired, "its connection had no live socket to send it on within max_age");
+    answer(connection, c, reply_error::expired,
+           "not sent within commands.max_age of being produced (no live socket, or queued behind the connection's "
+           "one-frame-a-second pace)");
   });
+  // A reload removed the connection, or made it another kind: what waits for it is answered now, never sent.
+  const std::optional<config::connection_kind> kind = directory_.kind_of(connection);
+  while ((!kind || *kind != config::connection_kind::slack) && !state.box.empty()) {
+    const commands::queued_command c = state.box.pop_front();
+    if (!kind) {
+      answer(connection, c, reply_error::unknown_connection, "the connection was removed from the configuration");
+    } else {
+      answer(connection, c, reply_error::unsupported,
+             std::string("the connection is now of kind ") + config::to_string(*kind) + ", which has no outbound");
+    }
+  }
   upstream::connection* conn = directory_.find(connection);
   while (conn != nullptr && !state.box.empty()) {
     const upstream::send_result sent = conn->send_command(state.box.front().object);
     if (!sent.sent) {
-      break;  // the rate budget or no live socket: the tick (or on_outbound_ready) tries again
+      // The rate budget: tried again at that moment. No live socket: on_outbound_ready() (or the tick) tries again.
+      if (sent.retry_at != steady_clock::time_point::max()) {
+        retry_at(it->first, state, sent.retry_at);
+      }
+      break;
     }
     commands::queued_command c = state.box.pop_front();
     if (commands::expects_reply(c.type)) {
@@ -173,22 +211,52 @@ void command_dispatcher::pump(std::string_view connection) {
   after_change(connection, state);
 }
 
+void command_dispatcher::retry_at(const std::string& connection, connection_state& state, steady_clock::time_point at) {
+  if (state.retry_at <= at) {
+    return;  // armed already, for no later than that
+  }
+  state.retry_at = at;
+  state.retry.expires_at(at);
+  state.retry.async_wait(
+      [this, &state, connection, token = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (ec || !token.lock()) {
+          return;
+        }
+        state.retry_at = steady_clock::time_point::max();
+        guarded("cannot send the queued commands", [this, &connection] { pump(connection); });
+      });
+}
+
 void command_dispatcher::after_change(std::string_view connection, connection_state& state) {
   metrics_.command_queue(connection, state.box.queued());
-  if (!state.paused.empty() && state.box.has_room_again() && consumer_) {
-    for (const std::int32_t p : state.paused) {
-      consumer_->resume(p);
-    }
-    log::info(connection, "commands: queue drained to ", state.box.queued(), "; partitions resumed");
-    state.paused.clear();
+  if (state.blocking.empty() || !state.box.has_room_again()) {
+    return;
   }
+  log::info(connection, "commands: queue drained to ", state.box.queued(), "; its partitions may be read again");
+  for (const std::int32_t p : state.blocking) {
+    const auto holders = blockers_.find(p);
+    if (holders == blockers_.end()) {
+      continue;
+    }
+    holders->second.erase(std::string(connection));
+    if (holders->second.empty()) {
+      blockers_.erase(holders);
+      if (consumer_) {
+        consumer_->resume(p);
+        log::info(connection, "commands: partition ", p, " of ", cfg_.topic, " resumed");
+      }
+    }
+  }
+  state.blocking.clear();
 }
 
 void command_dispatcher::answer(std::string_view connection, const commands::queued_command& c, reply_error error,
                                 std::string_view detail, std::string_view reply_frame) {
   const std::string value = commands::reply_value(c.command_id, connection, error, detail, reply_frame);
   publisher_.publish_reply(cfg_.reply_topic, connection, c.command_id, value, {listener_id_, c.ticket});
-  metrics_.command_answered(connection, commands::to_string(error), seconds_since(c.produced_at));
+  // A name the configuration does not know is not a label: any producer could make series without end.
+  metrics_.command_answered(error == reply_error::unknown_connection ? std::string_view{} : connection,
+                            commands::to_string(error), seconds_since(c.produced_at));
   if (error == reply_error::none) {
     log::debug(connection, "commands: ", c.command_id, " ok");
   } else {
@@ -208,8 +276,8 @@ void command_dispatcher::on_outbound_ready(const std::string& connection) noexce
   });
 }
 
-void command_dispatcher::on_outbound_reply(const std::string& connection, std::uint64_t socket,
-                                           std::uint64_t reply_to, std::string_view frame) noexcept {
+void command_dispatcher::on_outbound_reply(const std::string& connection, std::uint64_t socket, std::uint64_t reply_to,
+                                           std::string_view frame) noexcept {
   guarded("cannot answer a command", [&] {
     const auto it = connections_.find(connection);
     if (it == connections_.end()) {

@@ -51,8 +51,8 @@ class command_dispatcher final : private kafka::command_listener,
   static constexpr std::size_t max_queue = 1000;
 
   command_dispatcher(boost::asio::io_context& io, config::commands_config cfg,
-                     kafka::command_consumer_settings settings, kafka::publisher& publisher,
-                     metrics::registry& metrics, connection_directory directory);
+                     kafka::command_consumer_settings settings, kafka::publisher& publisher, metrics::registry& metrics,
+                     connection_directory directory);
   command_dispatcher(const command_dispatcher&) = delete;
   command_dispatcher& operator=(const command_dispatcher&) = delete;
   command_dispatcher(command_dispatcher&&) = delete;
@@ -75,9 +75,13 @@ class command_dispatcher final : private kafka::command_listener,
 
  private:
   struct connection_state {
-    explicit connection_state(std::chrono::milliseconds max_age) : box(max_queue, max_age) {}
+    connection_state(boost::asio::io_context& io, std::chrono::milliseconds max_age)
+        : box(max_queue, max_age), retry(io) {}
     commands::outbox box;
-    std::set<std::int32_t> paused;  // partitions paused because this queue was full
+    std::set<std::int32_t> blocking;  // partitions this full queue holds paused (with blockers_)
+    // When the rate budget lets the next command go: armed for that moment, so the pace is the session's own.
+    boost::asio::steady_timer retry;
+    std::chrono::steady_clock::time_point retry_at = std::chrono::steady_clock::time_point::max();
   };
 
   // kafka::command_listener
@@ -95,6 +99,8 @@ class command_dispatcher final : private kafka::command_listener,
               std::string_view detail = {}, std::string_view reply_frame = {});
   void pump(std::string_view connection);
   void after_change(std::string_view connection, connection_state& state);
+  void retry_at(const std::string& connection, connection_state& state, std::chrono::steady_clock::time_point at);
+  void block(const std::string& connection, connection_state& state, std::int32_t partition);
   void arm_tick();
   void on_tick();
   void post_commit();
@@ -114,6 +120,9 @@ class command_dispatcher final : private kafka::command_listener,
 
   std::shared_ptr<kafka::command_consumer> consumer_;
   std::map<std::string, connection_state, std::less<>> connections_;
+  // Paused partitions and the connections whose full queues hold each paused: resumed once none does (two
+  // connections can share a partition, keys hash together).
+  std::map<std::int32_t, std::set<std::string>> blockers_;
   commands::offset_tracker offsets_;
   boost::asio::steady_timer tick_;
   bool tick_armed_ = false;

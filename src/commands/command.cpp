@@ -73,9 +73,8 @@ std::string_view to_string(reply_error e) noexcept {
 
 std::variant<command, refusal> parse_command(std::string_view value) {
   if (value.size() > max_command_size) {
-    return refusal{reply_error::bad_command, "the command is " + std::to_string(value.size()) +
-                                                 " bytes; at most " + std::to_string(max_command_size) +
-                                                 " are accepted"};
+    return refusal{reply_error::bad_command, "the command is " + std::to_string(value.size()) + " bytes; at most " +
+                                                 std::to_string(max_command_size) + " are accepted"};
   }
   const std::size_t start = json::skip_space(value, 0);
   if (start >= value.size() || value[start] != '{') {

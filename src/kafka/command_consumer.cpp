@@ -60,8 +60,9 @@ void log_error_object(rd_kafka_error_t* error, std::string_view what) noexcept {
 void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept {
   const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
   if (cooperative(rk)) {
-    log_error_object(assign ? rd_kafka_incremental_assign(rk, partitions) : rd_kafka_incremental_unassign(rk, partitions),
-                     assign ? "incremental assign" : "incremental unassign");
+    log_error_object(
+        assign ? rd_kafka_incremental_assign(rk, partitions) : rd_kafka_incremental_unassign(rk, partitions),
+        assign ? "incremental assign" : "incremental unassign");
     return;
   }
   const rd_kafka_resp_err_t result = rd_kafka_assign(rk, assign ? partitions : nullptr);
@@ -104,6 +105,21 @@ std::shared_ptr<command_consumer> command_consumer::create(boost::asio::io_conte
     set(conf, "auto.offset.reset", "earliest", "commands (bridge setting auto.offset.reset)");
     set(conf, "partition.assignment.strategy", "cooperative-sticky",
         "commands (bridge setting partition.assignment.strategy)");
+    // After a crash the group gives the partitions of the dead member to anyone only when its session times out:
+    // librdkafka's 45 s would outlast commands.max_age (30 s), so the restarted bridge would find them expired.
+    // Kafka's classic 10 s (librdkafka's heartbeat, 3 s, fits in it), unless kafka.properties says otherwise.
+    const auto given = [&settings](std::string_view name) {
+      for (const auto& p : settings.properties) {
+        if (p.first == name) {
+          return true;
+        }
+      }
+      return false;
+    };
+    if (!given("session.timeout.ms")) {
+      set(conf, "session.timeout.ms", "10000", "commands (bridge default session.timeout.ms)");
+    }
+
   } catch (...) {
     rd_kafka_conf_destroy(conf);
     throw;
@@ -249,8 +265,8 @@ void command_consumer::handle(const rd_kafka_message_t& msg) {
   m.partition = msg.partition;
   m.offset = msg.offset;
   m.key = msg.key != nullptr ? std::string_view(static_cast<const char*>(msg.key), msg.key_len) : std::string_view{};
-  m.value = msg.payload != nullptr ? std::string_view(static_cast<const char*>(msg.payload), msg.len)
-                                   : std::string_view{};
+  m.value =
+      msg.payload != nullptr ? std::string_view(static_cast<const char*>(msg.payload), msg.len) : std::string_view{};
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(&msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
     const void* value = nullptr;
@@ -262,8 +278,8 @@ void command_consumer::handle(const rd_kafka_message_t& msg) {
   }
   rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
   const std::int64_t ms = rd_kafka_message_timestamp(&msg, &type);
-  m.timestamp = ms >= 0 ? std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))
-                        : std::chrono::system_clock::now();
+  m.timestamp =
+      ms >= 0 ? std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)) : std::chrono::system_clock::now();
   listener_->on_command(m);
 }
 
@@ -384,7 +400,8 @@ void command_consumer::on_commit_cb(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
                                     rd_kafka_topic_partition_list_t* /*offsets*/, void* /*opaque*/) noexcept {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     log::warn("", "kafka: committing command offsets failed: ", rd_kafka_err2str(err),
-              " (retried with the next commit; after a crash those commands may be sent again)");
+              " (the next commit, or the last one at a stop, covers these offsets; after a crash before it, those ",
+              "commands are sent again)");
   }
 }
 

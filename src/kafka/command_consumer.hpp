@@ -45,7 +45,7 @@ struct command_message {
   std::int64_t offset = 0;
   std::string_view key;
   std::string_view value;
-  std::string_view command_id;  // the rtm-command-id header, empty when absent
+  std::string_view command_id;                      // the rtm-command-id header, empty when absent
   std::chrono::system_clock::time_point timestamp;  // the record's timestamp (receipt time when it has none)
 };
 

@@ -434,6 +434,15 @@ TEST_CASE("commands: real reply records and event envelopes match the published 
     reply_values.push_back(r.record.payload);
   }
   CHECK(check_schema("reply.schema.json", reply_values).find("VALID 8") != std::string::npos);
+  // presence_change in its batched form (presence_sub asks for batch_presence_aware) is published like any event.
+  std::size_t batched = 0;
+  for (const auto& r : read_topic(cluster.bootstrap_servers(), "rtm.slack")) {
+    batched += r.header("rtm-event") == std::optional<std::string>("presence_change") &&
+                       r.payload.find(R"("users":["U1"])") != std::string::npos
+                   ? 1
+                   : 0;
+  }
+  CHECK(batched == 1);
   std::vector<std::string> envelopes;
   for (const auto& topic : {"rtm.slack", "rtm.session"}) {
     for (const auto& r : read_topic(cluster.bootstrap_servers(), topic)) {
@@ -473,7 +482,7 @@ TEST_CASE("commands: a full queue pauses the consumer instead of dropping; every
   }
   produce(cluster, "slack-main", values);
   REQUIRE_MESSAGE(d.log_has("pausing partition 0", 30s), d.log());
-  REQUIRE_MESSAGE(d.log_has("partitions resumed", 30s), d.log());
+  REQUIRE_MESSAGE(d.log_has("partition 0 of rtm.commands resumed", 30s), d.log());
   REQUIRE_MESSAGE(eventually([&] { return replies(cluster).size() >= count; }, 60s), d.log());
   std::map<std::string, int> seen;
   for (const auto& r : replies(cluster)) {
@@ -485,6 +494,40 @@ TEST_CASE("commands: a full queue pauses the consumer instead of dropping; every
     CHECK_MESSAGE(n == 1, id);
   }
   CHECK(frames_with(upstream, R"({"id":)") == 0);
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == std::optional<int>(0));
+}
+
+TEST_CASE("commands: a reload that removes a connection answers what waits for it unknown_connection") {
+  rtm::kafka::embedded_cluster cluster;
+  create_topics(cluster);
+  auto upstream = slack_upstream();
+  auto acme = acme_upstream();
+  // The Slack connection stays down (rtm.connect refuses it), so its command waits in the queue.
+  upstream.command(std::string(R"({"cmd":"script","token":")") + slack_token +
+                   R"(","responses":[{"error":"invalid_auth"}]})");
+  temp_dir dir;
+  const std::string acme_entry = acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY");
+  daemon_process d(
+      dir, commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") + acme_entry),
+      token_env);
+  REQUIRE_MESSAGE(upstream.wait_event("RTM_CONNECT", 30s), d.log());
+  produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"orphan"})"}, "c-orphan");
+  const endpoint e(d.metrics_port());
+  REQUIRE_MESSAGE(eventually(
+                      [&] {
+                        return e.metrics().find(R"(rtm_bridge_command_queue{connection="slack-main"} 1)") !=
+                               std::string::npos;
+                      },
+                      30s),
+                  d.log());
+  dir.write("rtm-bridge.yaml", commands_config(cluster, acme_entry));
+  d.signal(SIGHUP);
+  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).count("c-orphan") == 1; }, 30s), d.log());
+  const reply orphan = replies_by_id(cluster)["c-orphan"];
+  CHECK(orphan.error == "unknown_connection");
+  CHECK(orphan.record.payload.find("removed from the configuration") != std::string::npos);
+  CHECK(frames_with(upstream, "orphan") == 0);
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == std::optional<int>(0));
 }
