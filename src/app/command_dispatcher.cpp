@@ -1,5 +1,6 @@
 #include "app/command_dispatcher.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <tuple>
 #include <utility>
@@ -16,8 +17,7 @@ using std::chrono::system_clock;
 // How often queued commands are looked at while there are any: retries after the rate limit, max_age, reply
 // timeouts. Sends themselves happen at once when the socket allows.
 constexpr std::chrono::milliseconds tick_interval{100};
-// How long the destructor waits for the consumer to leave its group.
-constexpr std::chrono::seconds close_bound{10};
+constexpr std::chrono::seconds commit_retry_delay{1};
 
 double seconds_since(system_clock::time_point produced) noexcept {
   return std::chrono::duration<double>(system_clock::now() - produced).count();
@@ -35,7 +35,8 @@ command_dispatcher::command_dispatcher(boost::asio::io_context& io, config::comm
       metrics_(metrics),
       directory_(std::move(directory)),
       durability_(publisher.durability()),
-      tick_(io) {
+      tick_(io),
+      commit_retry_(io) {
   listener_id_ = durability_->add(*this);
   metrics_.enable_commands();
 }
@@ -45,23 +46,37 @@ command_dispatcher::~command_dispatcher() {
   durability_->remove(listener_id_);
   boost::system::error_code ignored;
   tick_.cancel(ignored);
+  commit_retry_.cancel(ignored);
   if (consumer_ && !consumer_->closed()) {
-    // close() was never reached (a failed start or an early exit): the destructor closes it, blocking.
+    // close() was never reached (a failed start, or a second stop signal): the consumer is destroyed with the
+    // io_context's handlers, which hold it; its callbacks reach nobody from here on.
     consumer_.reset();
   }
   if (closer_.joinable()) {
-    const auto deadline = steady_clock::now() + close_bound;
-    while (!closed_->load() && steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // after io_.run() returned: nothing waits on it
-    }
-    if (closed_->load()) {
+    if (closed_->load() || wait_closed(close_bound)) {
       closer_.join();
     } else {
-      log::warn("", "kafka: the command consumer did not leave its group within ", close_bound.count(),
-                " s; exiting without waiting (the group evicts it after its session timeout)");
-      closer_.detach();
+      closer_.detach();  // only when the owner did not call wait_closed(): it exits at once on false
     }
   }
+}
+
+bool command_dispatcher::wait_closed(std::chrono::milliseconds bound) {
+  if (!closer_.joinable()) {
+    return true;
+  }
+  const auto deadline = steady_clock::now() + bound;
+  while (!closed_->load() && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // after io_.run() returned: nothing waits on it
+  }
+  if (!closed_->load()) {
+    log::warn("", "kafka: the command consumer did not leave its group within ",
+              std::chrono::duration_cast<std::chrono::seconds>(bound).count(),
+              " s (the group evicts it after its session timeout)");
+    return false;
+  }
+  closer_.join();
+  return true;
 }
 
 template <typename Work>
@@ -104,6 +119,7 @@ void command_dispatcher::on_command(const kafka::command_message& m) {
   }
   commands::queued_command c;
   c.ticket = offsets_.add(m.partition, m.offset);
+  c.partition = m.partition;
   c.command_id =
       m.command_id.empty() ? commands::default_command_id(m.topic, m.partition, m.offset) : std::string(m.command_id);
   c.produced_at = m.timestamp;
@@ -151,20 +167,50 @@ void command_dispatcher::block(const std::string& connection, connection_state& 
   }
 }
 
-// Still ours until the revocation returns: what is confirmed there is committed first, then forgotten (its queued
-// commands are still sent here; the new owner reads them again from that commit).
-void command_dispatcher::on_revoked(std::span<const std::int32_t> partitions) {
-  const auto points = offsets_.take_commits();
-  if (consumer_ && !points.empty()) {
-    consumer_->commit(points);
+// Still ours until the revocation returns (unless lost): what is confirmed there is committed first. Its queued
+// commands are dropped unanswered: whoever gets the partition next (this instance again, after a lost session)
+// reads them again from that commit, and answers them; sending them here as well would send them twice. Those
+// already sent are answered here as usual.
+void command_dispatcher::on_revoked(std::span<const std::int32_t> partitions, bool lost) {
+  if (!lost) {
+    const auto points = offsets_.take_commits();
+    if (consumer_ && !points.empty()) {
+      consumer_->commit(points);
+    }
+  }
+  const auto revoked = [&partitions](std::int32_t p) {
+    return std::find(partitions.begin(), partitions.end(), p) != partitions.end();
+  };
+  std::size_t dropped = 0;
+  for (auto& [name, state] : connections_) {
+    dropped += state.box.drop_if([&](const commands::queued_command& c) { return revoked(c.partition); });
+    std::erase_if(state.blocking, revoked);
+    metrics_.command_queue(name, state.box.queued());
   }
   for (const std::int32_t p : partitions) {
     offsets_.forget(p);
     blockers_.erase(p);
-    for (auto& [name, state] : connections_) {
-      state.blocking.erase(p);
-    }
   }
+  log::info("", "commands: ", partitions.size(), " partition(s) revoked", lost ? " (lost)" : "", "; ", dropped,
+            " queued command(s) left to the next owner");
+}
+
+void command_dispatcher::on_commit_failed(std::span<const std::int32_t> partitions) {
+  for (const std::int32_t p : partitions) {
+    offsets_.uncommit(p);
+  }
+  if (commit_retry_armed_) {
+    return;
+  }
+  commit_retry_armed_ = true;
+  commit_retry_.expires_after(commit_retry_delay);
+  commit_retry_.async_wait([this, token = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+    if (ec || !token.lock()) {
+      return;
+    }
+    commit_retry_armed_ = false;
+    post_commit();
+  });
 }
 
 // ---- out ----------------------------------------------------------------------------------------------------------
@@ -175,7 +221,7 @@ void command_dispatcher::pump(std::string_view connection) {
     return;
   }
   connection_state& state = it->second;
-  state.box.take_expired(system_clock::now(), [&](commands::queued_command c) {
+  state.box.take_expired(system_clock::now(), [&](const commands::queued_command& c) {
     answer(connection, c, reply_error::expired,
            "not sent within commands.max_age of being produced (no live socket, or queued behind the connection's "
            "one-frame-a-second pace)");
@@ -302,7 +348,7 @@ void command_dispatcher::on_outbound_closed(const std::string& connection, std::
     if (it == connections_.end()) {
       return;
     }
-    it->second.box.take_unanswered(socket, [&](commands::sent_command s) {
+    it->second.box.take_unanswered(socket, [&](const commands::sent_command& s) {
       answer(connection, s.cmd, reply_error::no_reply,
              "the socket closed before Slack's reply_to arrived: the message may or may not have been posted");
     });
@@ -329,8 +375,10 @@ void command_dispatcher::arm_tick() {
 void command_dispatcher::on_tick() {
   const auto now = steady_clock::now();
   bool work_left = false;
-  for (auto& [name, state] : connections_) {
-    state.box.take_timed_out(now, [&](commands::sent_command s) {
+  for (auto& entry : connections_) {
+    const std::string& name = entry.first;  // not a structured binding: the lambda below captures it
+    connection_state& state = entry.second;
+    state.box.take_timed_out(now, [&](const commands::sent_command& s) {
       answer(name, s.cmd, reply_error::no_reply,
              "no reply_to within 10 s of sending: the message may or may not have been posted");
     });
@@ -347,6 +395,12 @@ void command_dispatcher::on_tick() {
 void command_dispatcher::on_durable(std::uint64_t ticket) noexcept {
   offsets_.done(ticket);
   post_commit();
+}
+
+void command_dispatcher::on_lost(std::uint64_t ticket) noexcept {
+  log::error("", "commands: a reply was lost for good (its delivery and its dead letter failed: see above); its ",
+             "command's offset is committed anyway, so that the commands after it are not sent again at every start");
+  on_durable(ticket);
 }
 
 // One commit per turn of the loop, however many replies were confirmed in it.

@@ -72,6 +72,11 @@ class command_dispatcher final : private kafka::command_listener,
   void close();
 
   [[nodiscard]] std::size_t queued() const noexcept;
+  // After the loop stopped: waits up to `bound` for close() to finish; false if the consumer did not leave in time
+  // (then the process should exit at once rather than unwind under a thread still inside librdkafka).
+  [[nodiscard]] bool wait_closed(std::chrono::milliseconds bound);
+  // How long wait_closed() is given at a stop (the systemd stop timeout allows for it).
+  static constexpr std::chrono::seconds close_bound{10};
 
  private:
   struct connection_state {
@@ -86,7 +91,8 @@ class command_dispatcher final : private kafka::command_listener,
 
   // kafka::command_listener
   void on_command(const kafka::command_message& m) override;
-  void on_revoked(std::span<const std::int32_t> partitions) override;
+  void on_revoked(std::span<const std::int32_t> partitions, bool lost) override;
+  void on_commit_failed(std::span<const std::int32_t> partitions) override;
   // upstream::outbound_listener
   void on_outbound_ready(const std::string& connection) noexcept override;
   void on_outbound_reply(const std::string& connection, std::uint64_t socket, std::uint64_t reply_to,
@@ -94,6 +100,9 @@ class command_dispatcher final : private kafka::command_listener,
   void on_outbound_closed(const std::string& connection, std::uint64_t socket) noexcept override;
   // pipeline::durability_listener: the reply of the command with this ticket is confirmed by Kafka.
   void on_durable(std::uint64_t ticket) noexcept override;
+  // Its reply (and the reply's dead letter) failed for good: the command counts as done, or its partition's commit
+  // point would never pass it.
+  void on_lost(std::uint64_t ticket) noexcept override;
 
   void answer(std::string_view connection, const commands::queued_command& c, commands::reply_error error,
               std::string_view detail = {}, std::string_view reply_frame = {});
@@ -127,6 +136,8 @@ class command_dispatcher final : private kafka::command_listener,
   boost::asio::steady_timer tick_;
   bool tick_armed_ = false;
   bool commit_posted_ = false;
+  boost::asio::steady_timer commit_retry_;
+  bool commit_retry_armed_ = false;
   bool intake_ = true;
   std::thread closer_;
   std::shared_ptr<std::atomic<bool>> closed_ = std::make_shared<std::atomic<bool>>(false);

@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -111,6 +112,11 @@ class daemon {
     log::info("", "rtm-bridge ready");
 
     io_.run();
+    if (commands_ && !commands_->wait_closed(command_dispatcher::close_bound)) {
+      // A thread is still inside librdkafka: unwinding (destructors, static ones at exit) under it could crash.
+      log::warn("", "rtm-bridge stopped without waiting for the command consumer, exit code ", exit_code_);
+      std::_Exit(exit_code_);
+    }
     log::info("", "rtm-bridge stopped, exit code ", exit_code_);
     return exit_code_;
   }
@@ -521,7 +527,9 @@ class daemon {
     // plus a margin for the exit after it (closing the producer and the embedded cluster), so a configured drain is
     // not cut short by SIGKILL.
     constexpr std::chrono::seconds exit_margin{10};
-    notify_.extend_timeout(cfg_.kafka.shutdown_timeout + exit_margin);
+    notify_.extend_timeout(
+        cfg_.kafka.shutdown_timeout + exit_margin +
+        (commands_ ? std::chrono::seconds(command_dispatcher::close_bound) : std::chrono::seconds(0)));
     publisher_->drain(std::chrono::steady_clock::now() + cfg_.kafka.shutdown_timeout, [this](std::size_t left) {
       if (left > 0 && publisher_->spool() == nullptr) {
         log::error("", left, " record(s) were not delivered before kafka.shutdown_timeout");

@@ -42,6 +42,12 @@ std::vector<std::pair<std::int32_t, std::int64_t>> offset_tracker::take_commits(
   return out;
 }
 
+void offset_tracker::uncommit(std::int32_t partition) {
+  if (const auto p = partitions_.find(partition); p != partitions_.end()) {
+    p->second.committed = -1;
+  }
+}
+
 std::vector<std::pair<std::int32_t, std::int64_t>> offset_tracker::commit_points() const {
   std::vector<std::pair<std::int32_t, std::int64_t>> out;
   for (const auto& [partition, p] : partitions_) {

@@ -26,6 +26,8 @@ class offset_tracker {
   [[nodiscard]] std::vector<std::pair<std::int32_t, std::int64_t>> take_commits();
   // Every partition's commit point now (the last commit at a stop).
   [[nodiscard]] std::vector<std::pair<std::int32_t, std::int64_t>> commit_points() const;
+  // A commit of `partition` failed: take_commits() offers its point again.
+  void uncommit(std::int32_t partition);
   // Commands read and not done yet.
   [[nodiscard]] std::size_t outstanding() const noexcept { return tickets_.size(); }
 

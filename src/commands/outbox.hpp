@@ -20,7 +20,8 @@ using system_time = std::chrono::system_clock::time_point;
 using steady_time = std::chrono::steady_clock::time_point;
 
 struct queued_command {
-  std::uint64_t ticket = 0;  // the dispatcher's handle for the command's record (its offset)
+  std::uint64_t ticket = 0;    // the dispatcher's handle for the command's record (its offset)
+  std::int32_t partition = 0;  // where the record came from (a revocation takes its commands away)
   std::string command_id;
   command_type type = command_type::message;
   std::string object;       // the JSON object to send, without id
@@ -57,6 +58,14 @@ class outbox {
         ++it;
       }
     }
+  }
+  // Removes the queued commands `drop` picks, unanswered (a revoked partition's: its next owner reads them again);
+  // how many.
+  template <typename Pick>
+  std::size_t drop_if(Pick&& drop) {
+    const auto before = queue_.size();
+    std::erase_if(queue_, std::forward<Pick>(drop));
+    return before - queue_.size();
   }
   [[nodiscard]] bool expired(const queued_command& c, system_time now) const noexcept {
     return now - c.produced_at >= max_age_;

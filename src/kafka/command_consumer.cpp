@@ -21,6 +21,7 @@ namespace {
 constexpr int messages_per_turn = 256;
 constexpr std::chrono::seconds topic_warning_interval{60};
 constexpr const char* command_id_header = "rtm-command-id";
+constexpr std::chrono::seconds final_commit_bound{5};
 
 // The boundary between librdkafka's callbacks (and the handlers serving its queue) and the listener: nothing escapes
 // into librdkafka's C code or into Asio.
@@ -342,8 +343,18 @@ std::thread command_consumer::close(std::vector<std::pair<std::int32_t, std::int
   auto job = [rk, list, callbacks = std::shared_ptr<callback_context>(std::move(callbacks_)),
               closed = std::move(closed)]() noexcept {
     if (list != nullptr) {
-      const rd_kafka_resp_err_t err = rd_kafka_commit(rk, list, 0);
+      // Bounded: with the coordinator gone a commit would wait for librdkafka's own timeouts (a minute).
+      rd_kafka_queue_t* result = rd_kafka_queue_new(rk);
+      rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, list, result, nullptr, nullptr);
       rd_kafka_topic_partition_list_destroy(list);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_event_t* ev = rd_kafka_queue_poll(result, static_cast<int>(final_commit_bound.count()));
+        err = ev == nullptr ? RD_KAFKA_RESP_ERR__TIMED_OUT : rd_kafka_event_error(ev);
+        if (ev != nullptr) {
+          rd_kafka_event_destroy(ev);
+        }
+      }
+      rd_kafka_queue_destroy(result);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         log::warn("", "kafka: the last commit of command offsets failed: ", rd_kafka_err2str(err),
                   " (those commands are sent again after the next start)");
@@ -376,13 +387,16 @@ void command_consumer::on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                        rd_kafka_topic_partition_list_t* partitions, void* opaque) noexcept {
   auto* ctx = static_cast<callback_context*>(opaque);
   command_consumer* self = ctx != nullptr ? ctx->target.load() : nullptr;
-  if (self != nullptr && err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && partitions != nullptr) {
-    notify("a revocation", [self, partitions] {
+  // A failed rebalance unassigns too (below): the listener forgets those partitions either way.
+  if (self != nullptr && err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && partitions != nullptr) {
+    const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk) != 0;
+    notify("a revocation", [self, partitions, lost] {
       std::vector<std::int32_t> revoked;
+      revoked.reserve(static_cast<std::size_t>(partitions->cnt));
       for (int i = 0; i < partitions->cnt; ++i) {
         revoked.push_back(partitions->elems[i].partition);
       }
-      self->listener_->on_revoked(revoked);
+      self->listener_->on_revoked(revoked, lost);
     });
   }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && partitions != nullptr && partitions->cnt > 0) {
@@ -397,12 +411,34 @@ void command_consumer::on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 }
 
 void command_consumer::on_commit_cb(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
-                                    rd_kafka_topic_partition_list_t* /*offsets*/, void* /*opaque*/) noexcept {
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    log::warn("", "kafka: committing command offsets failed: ", rd_kafka_err2str(err),
-              " (the next commit, or the last one at a stop, covers these offsets; after a crash before it, those ",
-              "commands are sent again)");
+                                    rd_kafka_topic_partition_list_t* offsets, void* opaque) noexcept {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET || offsets == nullptr) {
+    // Per partition too: a commit can succeed for some and fail for others.
+    bool any_failed = false;
+    for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+      any_failed = any_failed || offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    if (!any_failed) {
+      return;
+    }
   }
+  log::warn("", "kafka: committing command offsets failed: ", rd_kafka_err2str(err),
+            "; trying again in a second (after a crash before it succeeds, those commands are sent again)");
+  auto* ctx = static_cast<callback_context*>(opaque);
+  command_consumer* self = ctx != nullptr ? ctx->target.load() : nullptr;
+  if (self == nullptr) {
+    return;
+  }
+  notify("a failed commit", [self, err, offsets] {
+    std::vector<std::int32_t> failed;
+    failed.reserve(static_cast<std::size_t>(offsets->cnt));
+    for (int i = 0; i < offsets->cnt; ++i) {
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failed.push_back(offsets->elems[i].partition);
+      }
+    }
+    self->listener_->on_commit_failed(failed);
+  });
 }
 
 void command_consumer::on_error_cb(rd_kafka_t* /*rk*/, int err, const char* reason, void* /*opaque*/) noexcept {

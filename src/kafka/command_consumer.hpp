@@ -58,8 +58,11 @@ class command_listener {
   command_listener& operator=(command_listener&&) = delete;
 
   virtual void on_command(const command_message& m) = 0;
-  // Partitions taken away (a rebalance): their offsets can no longer be committed by this member.
-  virtual void on_revoked(std::span<const std::int32_t> partitions) = 0;
+  // Partitions taken away (a rebalance): their offsets can no longer be committed by this member. `lost`: the group
+  // gave them away already (a session that expired), so committing for them is refused too.
+  virtual void on_revoked(std::span<const std::int32_t> partitions, bool lost) = 0;
+  // An asynchronous commit of these partitions failed: their commit points must be offered again.
+  virtual void on_commit_failed(std::span<const std::int32_t> partitions) = 0;
 
  protected:
   ~command_listener() = default;

@@ -65,6 +65,9 @@ void dead_letters::fail(record& r, rd_kafka_resp_err_t err, std::string_view det
     log::error(connection, "kafka: dead letter (", r.field(record_field::error), ") lost: topic ", r.topic_c_str(),
                " refused it permanently (", detail, ")");
     metrics_.event_failed(connection, "dead_letter_" + reason);
+    if (durability_) {
+      durability_->notify_lost(std::exchange(r.ack, {}));
+    }
     return;
   }
   log::warn(connection, "kafka: ", r.kind == record_kind::reply ? "reply to command " : "event ",

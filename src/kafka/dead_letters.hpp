@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,10 @@ class dead_letters {
   dead_letters(record_store& store, metrics::registry& metrics, publisher_statistics& stats, std::string topic,
                std::size_t topic_limit);
 
+  // Told when a record that carries an acknowledgement is lost for good (a dead letter that failed too).
+  void set_durability(std::shared_ptr<pipeline::durability_registry> registry) noexcept {
+    durability_ = std::move(registry);
+  }
   // The current producer's limits: a dead letter must fit both message.max.bytes and librdkafka's queue, or it
   // would be lost as well.
   void fit_to(std::size_t max_message_bytes, std::size_t max_queue_bytes) noexcept;
@@ -63,6 +68,7 @@ class dead_letters {
   std::string topic_;
   std::size_t topic_limit_;
   std::size_t max_value_ = 0;
+  std::shared_ptr<pipeline::durability_registry> durability_;
   // Topics found missing, with when the operator was last told.
   std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> missing_topics_;
 };

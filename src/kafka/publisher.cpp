@@ -52,6 +52,7 @@ publisher::publisher(boost::asio::io_context& io, const config::kafka_config& cf
                 {tune.fatal_limit, tune.fatal_window}, *this, *this, store_, stats_),
       published_(metrics),
       drain_timer_(io) {
+  dead_letters_.set_durability(durability_);
   // The spool first: a directory held by another process is refused before anything connects to Kafka.
   if (tune.spool) {
     store_.set_settle_listener(this);

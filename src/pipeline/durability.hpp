@@ -24,6 +24,9 @@ class durability_listener {
   durability_listener(durability_listener&&) = delete;
   durability_listener& operator=(durability_listener&&) = delete;
   virtual void on_durable(std::uint64_t token) noexcept = 0;
+  // The record will never be durable: it failed for good, and so did its dead letter. A listener that waits for
+  // durability to move on (the command dispatcher's commit point) must not wait for ever.
+  virtual void on_lost(std::uint64_t /*token*/) noexcept {}
 
  protected:
   ~durability_listener() = default;
@@ -57,6 +60,17 @@ class durability_registry {
     for (const auto& [id, l] : listeners_) {
       if (id == r.listener) {
         l->on_durable(r.token);
+        return;
+      }
+    }
+  }
+  void notify_lost(durability_request r) const noexcept {
+    if (!r.wanted()) {
+      return;
+    }
+    for (const auto& [id, l] : listeners_) {
+      if (id == r.listener) {
+        l->on_lost(r.token);
         return;
       }
     }

@@ -30,6 +30,18 @@ TEST_CASE("offset tracker: replies confirmed out of order commit only what is do
   CHECK(t.commit_points() == commits{{0, 13}, {1, 6}});
 }
 
+TEST_CASE("offset tracker: a failed commit is offered again") {
+  offset_tracker t;
+  const auto a = t.add(4, 20);
+  t.done(a);
+  CHECK(t.take_commits() == commits{{4, 21}});
+  CHECK(t.take_commits().empty());
+  t.uncommit(4);
+  CHECK(t.take_commits() == commits{{4, 21}});
+  t.uncommit(9);  // unknown: nothing
+  CHECK(t.take_commits().empty());
+}
+
 TEST_CASE("offset tracker: a revoked partition commits nothing more") {
   offset_tracker t;
   const auto a = t.add(0, 1);

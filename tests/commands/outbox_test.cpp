@@ -60,6 +60,19 @@ TEST_CASE("outbox: a reply matches its socket and id only; a closed socket's and
   CHECK(box.awaiting() == 0);
 }
 
+TEST_CASE("outbox: a revoked partition's queued commands leave unanswered, the others keep their order") {
+  outbox box(10, 30s);
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    queued_command c = cmd(i, t0);
+    c.partition = static_cast<std::int32_t>(i % 2);
+    box.push(std::move(c));
+  }
+  CHECK(box.drop_if([](const queued_command& c) { return c.partition == 1; }) == 3);
+  REQUIRE(box.queued() == 2);
+  CHECK(box.pop_front().ticket == 2);
+  CHECK(box.pop_front().ticket == 4);
+}
+
 TEST_CASE("outbox: full at the bound, room again at half of it") {
   outbox box(4, 30s);
   for (std::uint64_t i = 1; i <= 4; ++i) {

@@ -109,13 +109,16 @@ struct sent_frame {
   std::int64_t id = 0;
   std::string type;
 };
-std::vector<sent_frame> sent_frames(fixture& upstream) {
+// Commands only, unless `everything` (pings and presence_sub too: every frame the pacing covers).
+std::vector<sent_frame> sent_frames(fixture& upstream, bool everything = false) {
   std::vector<sent_frame> out;
   for (const auto& line : upstream.events("SENT ")) {
     std::istringstream in(line.substr(5));
     sent_frame f;
     in >> f.at_ms >> f.socket >> f.id >> f.type;
-    out.push_back(f);
+    if (everything || (f.type != "ping" && f.type != "presence_sub")) {
+      out.push_back(f);
+    }
   }
   return out;
 }
@@ -242,26 +245,20 @@ TEST_CASE("commands: while the connection is down a command waits; past max_age 
   rtm::kafka::embedded_cluster cluster;
   create_topics(cluster);
   auto upstream = slack_upstream();
-  // rtm.connect fails 14 times (about 12 s with the back-off below) before the socket can go live.
-  std::string responses;
-  for (int i = 0; i < 14; ++i) {
-    responses += std::string(i == 0 ? "" : ",") + R"({"status":500})";
-  }
-  upstream.command(std::string(R"({"cmd":"script","token":")") + slack_token + R"(","responses":[)" + responses + "]}");
+  upstream.command(R"({"cmd":"refuse","on":true})");  // rtm.connect fails until the test says otherwise
   temp_dir dir;
-  // slack_connection() has a reconnect line of its own; this one has no jitter, so the outage's length is known.
   const std::string entry = "  - name: slack-main\n    kind: slack\n    url: \"http://127.0.0.1:" + upstream.port() +
                             "/api/\"\n    key: {env: SLACK_TOKEN}\n    reconnect: {initial_delay: 200ms, max_delay: "
-                            "1s, jitter: 0}\n";
+                            "500ms}\n";
   daemon_process d(dir, commands_config(cluster, entry, "5s"), token_env);
   REQUIRE_MESSAGE(upstream.wait_event("RTM_CONNECT", 30s), d.log());
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"too late"})"}, "c-expired");
   REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).count("c-expired") == 1; }, 30s), d.log());
   CHECK(replies_by_id(cluster)["c-expired"].error == "expired");
+  CHECK(d.log().find("live (team") == std::string::npos);
   // Produced while still down, sent once the socket is live (within max_age).
-  REQUIRE_MESSAGE(eventually([&] { return upstream.count_events("RTM_CONNECT") >= 11; }, 30s), d.log());
-  CHECK_MESSAGE(d.log().find("live (team") == std::string::npos, "the connection went live too early: ", d.log());
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"waited"})"}, "c-waited");
+  upstream.command(R"({"cmd":"refuse","on":false})");
   REQUIRE_MESSAGE(d.log_has("live (team T123", 30s), d.log());
   REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).count("c-waited") == 1; }, 30s), d.log());
   CHECK(replies_by_id(cluster)["c-waited"].ok);
@@ -269,6 +266,41 @@ TEST_CASE("commands: while the connection is down a command waits; past max_age 
   CHECK(frames_with(upstream, R"("text":"too late")") == 0);
   CHECK(frames_with(upstream, R"("text":"waited")") == 1);
   CHECK(replies(cluster).size() == 2);
+  d.signal(SIGTERM);
+  CHECK(d.wait(30s) == std::optional<int>(0));
+}
+
+TEST_CASE("commands: pings, the presence_sub list and commands share the pace: every frame >= 1 s after the last") {
+  rtm::kafka::embedded_cluster cluster;
+  create_topics(cluster);
+  auto upstream = slack_upstream();
+  temp_dir dir;
+  // The shortest ping_timeout (2 s) pings after half a second of silence; typing gets no answer, so the socket is
+  // quiet between commands and pings go out between them.
+  daemon_process d(dir,
+                   commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") +
+                                                "    ping_timeout: 2s\n    presence_sub: [\"U061F7AUR\"]\n"),
+                   token_env);
+  REQUIRE_MESSAGE(d.log_has("live (team T123", 30s), d.log());
+  std::vector<std::string> typing;
+  for (int i = 0; i < 6; ++i) {
+    typing.push_back(R"({"type":"typing","channel":"C1"})");
+  }
+  produce(cluster, "slack-main", typing);
+  REQUIRE_MESSAGE(eventually([&] { return replies(cluster).size() == 6; }, 60s), d.log());
+  std::this_thread::sleep_for(3s);  // pings alone, after the last command
+  const auto frames = sent_frames(upstream, true);
+  std::size_t pings = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    pings += frames[i].type == "ping" ? 1 : 0;
+    if (i > 0) {
+      CHECK_MESSAGE(frames[i].at_ms - frames[i - 1].at_ms >= 1000, frames[i].type, " ",
+                    frames[i].at_ms - frames[i - 1].at_ms, " ms after ", frames[i - 1].type);
+    }
+  }
+  CHECK(frames.size() >= 8);  // presence_sub, 6 typing, and pings
+  CHECK(pings >= 2);
+  CHECK(frames.front().type == "presence_sub");
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == std::optional<int>(0));
 }

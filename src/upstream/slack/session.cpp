@@ -129,7 +129,8 @@ void session::on_hello() {
 }
 
 send_result session::send_command(std::string_view object) {
-  if (!live() || socket_serial_ == 0) {
+  // Paused for backpressure, Slack's reply_to would sit unread in our socket until the 10 s bound ran out.
+  if (!live() || socket_serial_ == 0 || reading_paused()) {
     return {};
   }
   const auto now = std::chrono::steady_clock::now();
