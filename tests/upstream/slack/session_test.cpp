@@ -46,13 +46,13 @@ class slack_fixture {
   std::string api_url() const { return "http://127.0.0.1:" + port_ + "/api/"; }
   std::string https_api_url() const { return "https://127.0.0.1:" + port_ + "/api/"; }
 
-  // The answer to `json`; the server's notices of what the client did (RTM_CONNECT, CLIENT lines) are skipped.
+  // The answer to `json`; the server's notices of what the client did (RTM_CONNECT, CLIENT, SENT lines) are skipped.
   std::string command(const std::string& json) {
     server_.write_line(json);
     for (;;) {
       auto line = server_.read_line(rtm::test::patience(10s));
       REQUIRE_MESSAGE(line.has_value(), "no answer from slack_server.js to " << json);
-      if (line->rfind("RTM_CONNECT ", 0) != 0 && line->rfind("CLIENT ", 0) != 0) {
+      if (line->rfind("RTM_CONNECT ", 0) != 0 && line->rfind("CLIENT ", 0) != 0 && line->rfind("SENT ", 0) != 0) {
         return *line;
       }
     }
