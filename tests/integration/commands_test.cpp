@@ -142,12 +142,20 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
   auto upstream = slack_upstream();
   auto acme = acme_upstream();
   temp_dir dir;
-  daemon_process d(dir,
-                   commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") +
-                                                acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY")),
-                   token_env);
+  // A Socket Mode connection that never connects (nothing listens there): its kind alone decides its answer.
+  const std::string socket_mode =
+      "  - name: app-main\n    kind: slack_socket\n    url: \"http://127.0.0.1:9/api/\"\n"
+      "    key: {env: SLACK_APP_TOKEN}\n";
+  auto env = token_env;
+  env["SLACK_APP_TOKEN"] = "xapp-1-A0APP-1-commands";
+  daemon_process d(
+      dir,
+      commands_config(cluster, slack_connection("slack-main", upstream.port(), "SLACK_TOKEN") +
+                                   acme_connection("acme-main", acme.port(), "acme-id", "ACME_KEY") + socket_mode),
+      env);
   REQUIRE_MESSAGE(d.log_has("live (team T123", 30s), d.log());
 
+  produce(cluster, "app-main", {R"({"type":"message","channel":"C1","text":"x"})"}, "c-socket-mode");
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":"hello from kafka"})"}, "c-ok");
   produce(cluster, "slack-main", {R"({"type":"typing","channel":"C1"})"}, "c-typing");
   produce(cluster, "slack-main", {R"({"type":"presence_query","ids":["U061F7AUR"]})"}, "c-presence");
@@ -156,13 +164,14 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
   produce(cluster, "slack-main", {R"({"id":5,"type":"message","channel":"C1","text":"x"})"}, "c-own-id");
   produce(cluster, "slack-main", {R"({"type":"reactions.add","name":"+1"})"}, "c-type");
   produce(cluster, "acme-main", {R"({"type":"message","channel":"C1","text":"x"})"}, "c-acme");
-  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 8; }, 30s), d.log());
+  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 9; }, 30s), d.log());
   upstream.command(R"({"cmd":"replies","mode":"error"})");
   produce(cluster, "slack-main", {R"({"type":"message","channel":"C1","text":""})"}, "c-slack-error");
-  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 9; }, 30s), d.log());
+  REQUIRE_MESSAGE(eventually([&] { return replies_by_id(cluster).size() == 10; }, 30s), d.log());
+  std::this_thread::sleep_for(2s);  // a second reply to any of them would be in Kafka by now
 
   const auto all = replies(cluster);
-  CHECK(all.size() == 9);  // exactly one reply per command
+  CHECK(all.size() == 10);  // exactly one reply per command
   auto by_id = replies_by_id(cluster);
   const reply& ok = by_id["c-ok"];
   CHECK(ok.ok);
@@ -183,6 +192,8 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
   CHECK(by_id["c-own-id"].error == "bad_command");
   CHECK(by_id["c-type"].error == "unsupported_type");
   CHECK(by_id["c-acme"].error == "unsupported");
+  CHECK(by_id["c-socket-mode"].error == "unsupported");
+  CHECK(by_id["c-socket-mode"].record.payload.find("kind slack_socket") != std::string::npos);
   const reply& refused = by_id["c-slack-error"];
   CHECK_FALSE(refused.ok);
   CHECK(refused.error == "slack_error");
@@ -200,7 +211,7 @@ TEST_CASE("commands: a message and its reply, every error word, one reply record
         std::string::npos);
   CHECK(metrics.find(R"(rtm_bridge_commands_total{connection="acme-main",result="unsupported"} 1)") !=
         std::string::npos);
-  CHECK(metrics.find("rtm_bridge_command_latency_seconds_count 9") != std::string::npos);
+  CHECK(metrics.find("rtm_bridge_command_latency_seconds_count 10") != std::string::npos);
   CHECK(metrics.find(R"(rtm_bridge_command_queue{connection="slack-main"} 0)") != std::string::npos);
   d.signal(SIGTERM);
   CHECK(d.wait(30s) == std::optional<int>(0));
