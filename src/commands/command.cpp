@@ -175,15 +175,17 @@ bool reply_ok(std::string_view reply_frame) noexcept {
   if (start >= reply_frame.size() || reply_frame[start] != '{') {
     return false;
   }
+  // The whole frame is read: a frame that is not valid JSON is no answer at all, whatever its first members say.
   json::reader members(reply_frame, start);
   std::string_view key;
   std::string_view member;
+  bool ok = false;
   while (members.next(member, &key)) {
     if (key == "\"ok\"") {
-      return member == "true";
+      ok = member == "true";
     }
   }
-  return false;
+  return ok && !members.failed() && json::skip_space(reply_frame, members.end()) == reply_frame.size();
 }
 
 }  // namespace rtm::commands

@@ -93,4 +93,7 @@ TEST_CASE("commands: Slack's reply frame is ok only with ok:true") {
   CHECK_FALSE(reply_ok(R"({"reply_to":1})"));
   CHECK_FALSE(reply_ok(R"({"ok":"true","reply_to":1})"));
   CHECK_FALSE(reply_ok("not json"));
+  // ok:true first, but not JSON after it (found by the fuzzer): no answer.
+  CHECK_FALSE(reply_ok(R"({"ok":true,","reply_":0,"ts":"1.2"})"));
+  CHECK_FALSE(reply_ok(R"({"ok":true} trailing)"));
 }

@@ -78,6 +78,10 @@ TEST_CASE("metrics: every series the Grafana dashboard queries is one the bridge
   rtm::metrics::kafka_client_figures f;
   f.brokers.push_back({"k1:9092/1", 1, true, 0, 0, 0, 0, 0, 0});
   r.kafka_client(f);
+  r.enable_commands();
+  r.command_answered("c", "ok", 0.5);
+  r.command_queue("c", 1);
+  r.envelope_acknowledged("c", 0.01);
   const std::string exported = r.render();
 
   const char* root = std::getenv("RTM_SOURCE_ROOT");
