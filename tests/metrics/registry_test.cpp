@@ -82,6 +82,8 @@ TEST_CASE("metrics: every series the Grafana dashboard queries is one the bridge
   r.command_answered("c", "ok", 0.5);
   r.command_queue("c", 1);
   r.envelope_acknowledged("c", 0.01);
+  r.set_spool_source([] { return rtm::metrics::registry::spool_figures{}; });
+  r.spool_dropped("c");
   const std::string exported = r.render();
 
   const char* root = std::getenv("RTM_SOURCE_ROOT");
