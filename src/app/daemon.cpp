@@ -15,6 +15,7 @@
 
 #include "app/cli.hpp"
 #include "app/command_dispatcher.hpp"
+#include "app/daemon_settings.hpp"
 #include "app/fd_limit.hpp"
 #include "app/notify.hpp"
 #include "config/loader.hpp"
@@ -28,27 +29,6 @@
 
 namespace rtm::app {
 namespace {
-
-log::level to_log_level(config::log_level level) noexcept {
-  switch (level) {
-    case config::log_level::trace:
-      return log::level::trace;
-    case config::log_level::debug:
-      return log::level::debug;
-    case config::log_level::info:
-      return log::level::info;
-    case config::log_level::warn:
-      return log::level::warn;
-    case config::log_level::error:
-      return log::level::error;
-  }
-  return log::level::info;
-}
-
-void apply_log_config(const config::log_config& cfg) noexcept {
-  log::configure(to_log_level(cfg.level),
-                 cfg.format == config::log_format::json ? log::format::json : log::format::text);
-}
 
 // How long stop waits for every upstream socket to be closed for certain; sessions force their own close after a
 // short grace, so this only guards against a bug.
@@ -133,12 +113,6 @@ class daemon {
 
   // The command consumer (commands.topic set): created after the publisher, which carries its replies.
   void start_commands(const std::string& bootstrap) {
-    kafka::command_consumer_settings settings;
-    settings.bootstrap_servers = bootstrap;
-    settings.client_id = cfg_.kafka.client_id;
-    settings.group_id = cfg_.commands.group_id;
-    settings.topic = cfg_.commands.topic;
-    settings.properties = cfg_.kafka.properties;
     connection_directory directory;
     directory.kind_of = [this](std::string_view name) -> std::optional<config::connection_kind> {
       const auto it = kinds_.find(name);
@@ -148,8 +122,8 @@ class daemon {
       const auto it = connections_.find(name);
       return it == connections_.end() ? nullptr : it->second.get();
     };
-    commands_ = std::make_unique<command_dispatcher>(io_, cfg_.commands, std::move(settings), *publisher_, metrics_,
-                                                     std::move(directory));
+    commands_ = std::make_unique<command_dispatcher>(io_, cfg_.commands, command_consumer_settings(cfg_, bootstrap),
+                                                     *publisher_, metrics_, std::move(directory));
     commands_->start();
   }
 
@@ -448,24 +422,6 @@ class daemon {
         conn->resume_reading();
       }
     }
-  }
-
-  // The spool's settings from spool: (CONTRACT "Durable spool"); none without spool.path.
-  static kafka::publisher::tuning publisher_tuning(const config::config& cfg) {
-    kafka::publisher::tuning tune;
-    if (cfg.spool.enabled()) {
-      spool::options o;
-      o.path = cfg.spool.path;
-      o.max_size = cfg.spool.max_size;
-      o.segment_size = cfg.spool.segment_size;
-      o.min_free = cfg.spool.min_free;
-      o.fsync_interval = cfg.spool.fsync_interval;
-      o.checkpoint_interval = cfg.spool.checkpoint_interval;
-      o.max_in_flight = cfg.spool.max_in_flight;
-      o.block_when_full = cfg.spool.when_full == config::spool_full_policy::block;
-      tune.spool = o;
-    }
-    return tune;
   }
 
   void on_spool_failed(const std::string& why) {

@@ -1,30 +1,13 @@
 #include "cluster/bucket_map.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
 #include <stdexcept>
 
 #include "kafka/murmur2.hpp"
+#include "util/digest.hpp"
 
 namespace rtm::cluster {
 namespace {
-
-std::string sha256_prefix(const std::string& text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("cannot compute SHA-256 (OpenSSL EVP_Digest failed)");
-  }
-  static constexpr std::string_view hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < 8 && i < size; ++i) {
-    out += hex[digest[i] >> 4U];
-    out += hex[digest[i] & 0x0fU];
-  }
-  return out;
-}
 
 const std::vector<std::string>& no_connections() {
   static const std::vector<std::string> none;
@@ -64,7 +47,7 @@ bucket_map::bucket_map(const std::vector<placed_connection>& connections, std::u
     canonical += std::to_string(b);
     canonical += '\n';
   }
-  fingerprint_ = sha256_prefix(canonical);
+  fingerprint_ = util::sha256_hex(canonical).substr(0, 16);
 }
 
 const std::vector<std::string>& bucket_map::connections_of(std::uint32_t bucket) const noexcept {

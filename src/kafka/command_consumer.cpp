@@ -1,17 +1,14 @@
 #include "kafka/command_consumer.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <array>
 #include <boost/asio/post.hpp>
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
 
 #include "config/kafka_properties.hpp"
 #include "kafka/librdkafka_log.hpp"
+#include "kafka/queue_wakeup.hpp"
 #include "util/log.hpp"
 
 namespace rtm::kafka {
@@ -140,18 +137,10 @@ std::shared_ptr<command_consumer> command_consumer::create(boost::asio::io_conte
   // Everything (errors, commit results, rebalances) now arrives on the consumer queue.
   rd_kafka_poll_set_consumer(self->rk_);
 
-  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) {
-    const int saved = errno;
+  if (auto error = attach_wakeup(self->rk_, wakeup_queue::consumer, self->wakeup_)) {
     rd_kafka_destroy(std::exchange(self->rk_, nullptr));
-    throw std::runtime_error(std::string("kafka: cannot create an eventfd for the command consumer: ") +
-                             std::strerror(saved));
+    throw std::runtime_error("kafka: cannot create an eventfd for the command consumer: " + *error);
   }
-  self->wakeup_.assign(fd);
-  static constexpr std::uint64_t one = 1;
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(self->rk_);
-  rd_kafka_queue_io_event_enable(queue, fd, &one, sizeof one);
-  rd_kafka_queue_destroy(queue);
 
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, settings.topic.c_str(), RD_KAFKA_PARTITION_UA);
@@ -175,9 +164,7 @@ command_consumer::~command_consumer() {
   if (rk_ != nullptr) {
     // Only when close() was never called (the owner failed half-way): blocking, with nothing told.
     callbacks_->target.store(nullptr);
-    rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk_);
-    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
-    rd_kafka_queue_destroy(queue);
+    detach_wakeup(rk_, wakeup_queue::consumer);
     rd_kafka_consumer_close(rk_);
     rd_kafka_destroy(rk_);
   }
@@ -189,9 +176,7 @@ void command_consumer::wait_for_events() {
                        if (ec || self->rk_ == nullptr) {
                          return;
                        }
-                       std::uint64_t count = 0;
-                       const ssize_t n = ::read(self->wakeup_.native_handle(), &count, sizeof count);
-                       (void)n;  // EAGAIN: already reset
+                       reset_wakeup(self->wakeup_);
                        self->serve();
                        if (self->rk_ != nullptr) {
                          self->wait_for_events();
@@ -332,9 +317,7 @@ std::thread command_consumer::close(std::vector<std::pair<std::int32_t, std::int
     return {};
   }
   callbacks_->target.store(nullptr);  // rebalances during the close are applied, not reported
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk_);
-  rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
-  rd_kafka_queue_destroy(queue);
+  detach_wakeup(rk_, wakeup_queue::consumer);
   boost::system::error_code ignored;
   wakeup_.close(ignored);
   safety_timer_.cancel();

@@ -1,17 +1,14 @@
 #include "kafka/producer.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <array>
 #include <boost/asio/post.hpp>
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
 
 #include "config/kafka_properties.hpp"
 #include "kafka/librdkafka_log.hpp"
+#include "kafka/queue_wakeup.hpp"
 #include "kafka/statistics.hpp"
 #include "util/log.hpp"
 
@@ -139,18 +136,10 @@ std::shared_ptr<producer> producer::create(boost::asio::io_context& io, const pr
   }
   conf.release();  // owned by the handle now
 
-  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) {
-    const int saved = errno;
+  if (auto error = attach_wakeup(self->rk_, wakeup_queue::main, self->wakeup_)) {
     rd_kafka_destroy(std::exchange(self->rk_, nullptr));
-    throw std::runtime_error(std::string("kafka: cannot create an eventfd for the producer: ") + std::strerror(saved));
+    throw std::runtime_error("kafka: cannot create an eventfd for the producer: " + *error);
   }
-  self->wakeup_.assign(fd);
-  // librdkafka writes these 8 bytes (an eventfd counter increment of 1) on each empty → non-empty transition.
-  static constexpr std::uint64_t one = 1;
-  rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(self->rk_);
-  rd_kafka_queue_io_event_enable(main_queue, fd, &one, sizeof one);
-  rd_kafka_queue_destroy(main_queue);
 
   self->callbacks_->target.store(self.get());
   log::info("", "kafka: producer ", rd_kafka_name(self->rk_), " (generation ", generation, ") created for ",
@@ -166,9 +155,7 @@ producer::~producer() {
   if (rk_ != nullptr) {
     // Only reached when close() was never called (e.g. the owner failed half-way): destroy here, blocking.
     callbacks_->target.store(nullptr);
-    rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_);
-    rd_kafka_queue_io_event_enable(main_queue, -1, nullptr, 0);
-    rd_kafka_queue_destroy(main_queue);
+    detach_wakeup(rk_, wakeup_queue::main);
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(rk_);
   }
@@ -183,10 +170,7 @@ void producer::on_events(const boost::system::error_code& ec) {
   if (ec || rk_ == nullptr) {
     return;  // closed (operation_aborted) or the descriptor failed; the safety timer keeps serving in the latter case
   }
-  std::uint64_t count = 0;
-  // Resets the eventfd counter; EAGAIN (already reset) is fine. Read before polling so no wake-up is lost.
-  const ssize_t n = ::read(wakeup_.native_handle(), &count, sizeof count);
-  (void)n;
+  reset_wakeup(wakeup_);
   serve();
   if (rk_ != nullptr) {
     wait_for_events();
@@ -297,9 +281,7 @@ std::thread producer::close(std::function<void()> destroyed) {
   }
   auto job = std::make_shared<reaper>();  // first: if it fails, the handle is still open and still served
   callbacks_->target.store(nullptr);
-  rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_);
-  rd_kafka_queue_io_event_enable(main_queue, -1, nullptr, 0);
-  rd_kafka_queue_destroy(main_queue);
+  detach_wakeup(rk_, wakeup_queue::main);
   boost::system::error_code ignored;
   wakeup_.close(ignored);  // after librdkafka stopped writing to it: the fd number may be reused at once
   safety_timer_.cancel();

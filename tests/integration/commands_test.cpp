@@ -17,6 +17,7 @@
 #include "support/daemon.hpp"
 #include "support/kcat.hpp"
 #include "support/process.hpp"
+#include "support/spool_oracle.hpp"
 
 using namespace std::chrono_literals;
 
@@ -70,15 +71,6 @@ struct reply {
   std::string error;  // "" for null
   bool ok = false;
 };
-
-std::string json_string(const std::string& json, const std::string& field) {
-  const auto at = json.find("\"" + field + "\":\"");
-  if (at == std::string::npos) {
-    return {};
-  }
-  const auto start = at + field.size() + 4;
-  return json.substr(start, json.find('"', start) - start);
-}
 
 std::vector<reply> replies(const rtm::kafka::embedded_cluster& cluster) {
   std::vector<reply> out;
