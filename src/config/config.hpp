@@ -84,6 +84,25 @@ struct commands_config {
   bool operator==(const commands_config&) const = default;
 };
 
+// Several instances (docs/CONTRACT.md, "Several instances"): with a group id, the instances of one consumer group
+// share the connections, each opening those of the assignment topic's partitions (buckets) the group gives it.
+struct cluster_config {
+  cluster_config();
+  std::string group_id;                    // "" = off (null or absent in the file): every connection is opened
+  std::string assignment_topic;            // exactly `buckets` partitions; carries no data
+  std::size_t buckets = 0;                 // connection -> bucket = murmur2(name) % buckets, or its `bucket:`
+  std::optional<std::string> instance_id;  // static membership (group.instance.id)
+  duration session_timeout{};              // S
+  duration heartbeat_interval{};           // H
+  duration rebalance_timeout{};            // R (max.poll.interval.ms)
+  duration fence_margin{};                 // M: connections close this long before the group can evict this member
+  std::vector<std::pair<std::string, std::string>> properties;  // for the group consumer, after kafka.properties
+  std::vector<std::pair<std::string, secret>> secret_properties;
+
+  [[nodiscard]] bool enabled() const noexcept { return !group_id.empty(); }
+  bool operator==(const cluster_config&) const = default;
+};
+
 enum class connection_kind { acme, slack, slack_socket };
 enum class acme_tier { user, app };
 
@@ -135,6 +154,7 @@ struct connection_config {
   duration ping_timeout{};
   tls_config tls;
   size_limits limits;
+  std::optional<std::size_t> bucket;  // cluster mode: an explicit bucket (0..cluster.buckets-1), else murmur2(name)
 
   bool operator==(const connection_config&) const = default;
 };
@@ -160,6 +180,7 @@ struct config {
   kafka_config kafka;
   spool_config spool;
   commands_config commands;
+  cluster_config cluster;
   std::vector<connection_config> connections;
   metrics_config metrics;
   log_config log;

@@ -68,6 +68,8 @@ constexpr const char* type_name(const key_spec& spec) {
     return "duration";
   } else if constexpr (size_member<T>) {
     return spec.count ? "integer" : "size";
+  } else if constexpr (std::is_same_v<T, std::optional<std::size_t>>) {
+    return "integer";
   } else if constexpr (std::is_same_v<T, double>) {
     return "number";
   } else if constexpr (std::is_same_v<T, bool>) {

@@ -333,6 +333,9 @@ spool_config::spool_config() {
 commands_config::commands_config() {
   schema::apply_defaults(*this);
 }
+cluster_config::cluster_config() {
+  schema::apply_defaults(*this);
+}
 reconnect_policy::reconnect_policy() {
   schema::apply_defaults(*this);
 }

@@ -310,6 +310,78 @@ void visit(V& v, C& c) {
                             "later)"});
 }
 
+template <class V, object_of<cluster_config> C>
+void visit(V& v, C& c) {
+  v.key(c.group_id,
+        {.name = "group_id",
+         .unset = "one instance: every configured connection is opened",
+         .nullable = true,
+         .check = check_nonempty,
+         .allowed = "a consumer group id; every instance of one fleet uses the same",
+         .summary = in_summary::value_only,
+         .help = "Turns cluster mode on: the instances in this Kafka consumer group share the connections, each "
+                 "opening those of the buckets the group assigns it"},
+        [&c] {
+          return c.enabled() ? "group " + c.group_id + ", " + std::to_string(c.buckets) + " buckets on " +
+                                   c.assignment_topic + ", session " + format_duration(c.session_timeout) +
+                                   ", fence margin " + format_duration(c.fence_margin)
+                             : std::string("off (one instance: every connection is opened)");
+        });
+  v.key(c.assignment_topic, {.name = "assignment_topic",
+                             .def = "rtm-bridge.assignment",
+                             .check = check_topic_name,
+                             .allowed = "a topic name (no placeholders) with exactly `buckets` partitions",
+                             .summary = in_summary::hidden,
+                             .help = "The topic whose partitions are the buckets; it carries no data and must exist"});
+  v.key(c.buckets, {.name = "buckets",
+                    .def = "64",
+                    .range = bounds{1, 10'000},
+                    .count = true,
+                    .summary = in_summary::hidden,
+                    .help = "How many buckets (partitions of assignment_topic) the connections are spread over"});
+  v.key(c.instance_id, {.name = "instance_id",
+                        .unset = "dynamic membership",
+                        .nullable = true,
+                        .check = check_nonempty,
+                        .allowed = "a non-empty string, unique per live process",
+                        .summary = in_summary::hidden,
+                        .help = "Static membership (group.instance.id): a restart within session_timeout keeps the "
+                                "buckets without a rebalance"});
+  v.key(c.session_timeout, {.name = "session_timeout",
+                            .def = "10s",
+                            .range = bounds{1'000, 3'600'000},
+                            .summary = in_summary::hidden,
+                            .help = "The group's session timeout (session.timeout.ms), within the brokers' "
+                                    "group.min/max.session.timeout.ms"});
+  v.key(c.heartbeat_interval, {.name = "heartbeat_interval",
+                               .def = "1s",
+                               .range = bounds{100, 3'600'000},
+                               .allowed = "at most (session_timeout - fence_margin) / 3 and fence_margin / 2",
+                               .summary = in_summary::hidden,
+                               .help = "heartbeat.interval.ms"});
+  v.key(c.rebalance_timeout, {.name = "rebalance_timeout",
+                              .def = "10s",
+                              .range = bounds{1'000, 86'400'000},
+                              .allowed = "at least session_timeout",
+                              .summary = in_summary::hidden,
+                              .help = "max.poll.interval.ms: how long a rebalance waits for a member"});
+  v.key(c.fence_margin, {.name = "fence_margin",
+                         .def = "3s",
+                         .range = bounds{1, unbounded},
+                         .allowed = "at least 2 x heartbeat_interval, at most session_timeout - 3 x heartbeat_interval",
+                         .summary = in_summary::hidden,
+                         .help = "An instance closes its connections this long before the group could evict it"});
+  v.properties(c.properties, c.secret_properties,
+               {.name = "properties",
+                .def = "{}",
+                .nullable = true,
+                .allowed = "librdkafka consumer properties, applied after kafka.properties; those the bridge sets "
+                           "itself are refused",
+                .what = "a map of librdkafka properties (name: value)",
+                .summary = in_summary::hidden,
+                .help = "For the group consumer only (security.*, sasl.*, ...)"});
+}
+
 template <class V, object_of<route> R>
 void visit(V& v, R& r) {
   v.key(r.match, {.name = "match",
@@ -481,6 +553,14 @@ void visit(V& v, C& c) {
                          .help = "The dead-connection bound: silence this long drops the connection"});
   v.section(c.tls, {.name = "tls", .help = "TLS for the WebSocket and the REST calls"});
   v.section(c.limits, {.name = "limits", .help = "What one frame and one event may weigh"});
+  v.key(c.bucket, {.name = "bucket",
+                   .unset = "murmur2(name) % cluster.buckets",
+                   .nullable = true,
+                   .range = bounds{0, 9'999},
+                   .range_note = " and below cluster.buckets",
+                   .count = true,
+                   .summary = in_summary::hidden,
+                   .help = "Cluster mode: the bucket this connection belongs to, instead of its name's hash"});
 }
 
 template <class V, object_of<metrics_config> M>
@@ -513,6 +593,9 @@ void visit(V& v, C& c) {
   v.section(c.commands, {.name = "commands",
                          .help = "Commands from Kafka to Slack legacy RTM sockets (messages, typing, presence), each "
                                  "answered on a reply topic; off unless topic is set"});
+  v.section(c.cluster, {.name = "cluster",
+                        .help = "Several instances sharing the connections through a Kafka consumer group; off "
+                                "unless group_id is set"});
   v.list(c.connections, {.name = "connections",
                          .required_for = every_kind,
                          .what = "a list of connections",

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/cluster_rules.hpp"
 #include "config/kafka_properties.hpp"
 #include "config/schema.hpp"
 #include "config/schema_reader_frame.hpp"
@@ -32,8 +33,10 @@ class schema_reader {
 
   void read(const field& root, config& cfg) {
     const std::string what = std::string(schema::top_level_what) + " (" + schema::key_names(cfg).text() + ")";
+    kafka_properties_ = &cfg.kafka.properties;
     read_section(root, cfg, what, map_reader::null_is::error);
     check_queue_holds_events(cfg.connections);
+    check_cluster(cfg);
     check_spool_delivery_timeout(cfg);
   }
   [[nodiscard]] bool has_inline_secret() const noexcept { return inline_secret_; }
@@ -191,6 +194,14 @@ class schema_reader {
     out = static_cast<E>(value);
     return true;
   }
+  bool read_value(const field& f, const key_spec& spec, std::optional<std::size_t>& out) {
+    std::size_t value = 0;
+    if (!read_value(f, spec, value)) {
+      return false;
+    }
+    out = value;
+    return true;
+  }
   bool read_value(const field& f, const key_spec& spec, std::vector<std::string>& out);
   bool read_value(const field& f, const key_spec& spec, secret& out);
 
@@ -202,11 +213,13 @@ class schema_reader {
   void check_section(kafka_config& k, const section_frame& fr);
   void check_section(spool_config& s, const section_frame& fr);
   void check_section(commands_config& c, const section_frame& fr);
+  void check_section(cluster_config& c, const section_frame& fr);
   void check_section(reconnect_policy& r, const section_frame& fr);
   void check_section(size_limits& l, const section_frame& fr);
   void check_section(connection_config& c, const section_frame& fr);
   void check_queue_holds_events(const std::vector<connection_config>& connections);
   void check_spool_delivery_timeout(const config& cfg);
+  void check_cluster(const config& cfg);
 
   problem_list& out_;
   std::vector<section_frame*> frames_;  // the sections being read, innermost last
@@ -224,6 +237,9 @@ class schema_reader {
   // Where kafka.delivery_timeout and spool.path were given (and accepted): a spool refuses a delivery timeout.
   std::optional<field> delivery_timeout_field_;
   std::optional<field> spool_path_field_;
+  // kafka.properties (the queue size checks read it) and where cluster.group_id was given.
+  const std::vector<std::pair<std::string, std::string>>* kafka_properties_ = nullptr;
+  std::optional<field> group_id_field_;
 };
 
 // nullptr when the row is not for this connection's kind (judged at the end of the section); else the key's entry.
@@ -381,6 +397,12 @@ void schema_reader::properties(std::vector<std::pair<std::string, std::string>>&
                    "), got " + describe_node(value_field.node));
       continue;
     }
+    if (&values != kafka_properties_) {
+      if (const auto key = cluster_owned_property(name)) {
+        out_.add(value_field.mark, value_field.path, "set by rtm-bridge itself: use " + std::string(*key) + " instead");
+        continue;
+      }
+    }
     if (auto error = checker.check(name, value)) {
       out_.add(value_field.mark, value_field.path, *error);
       continue;
@@ -389,6 +411,9 @@ void schema_reader::properties(std::vector<std::pair<std::string, std::string>>&
       queue_kbytes_field_ = value_field;
     }
     values.emplace_back(name, std::move(value));
+  }
+  if (&values != kafka_properties_) {
+    return;  // the queue sizes are the producer's
   }
   const auto read_number = [&checker](const char* property) -> std::size_t {
     const std::optional<std::string> text = checker.get(property);
@@ -434,6 +459,30 @@ void schema_reader::check_section(commands_config& c, const section_frame& fr) {
              "the reply topic must differ from the command topic (" + c.topic +
                  "): replies read back as commands would be answered again without end");
   }
+}
+
+void schema_reader::check_section(cluster_config& c, const section_frame& fr) {
+  if (const field* group = fr.accepted(&c.group_id)) {
+    group_id_field_ = *group;
+  }
+  const cluster_timing timing{c.session_timeout, c.heartbeat_interval, c.rebalance_timeout, c.fence_margin};
+  if (!fr.ok(&c.session_timeout) || !fr.ok(&c.heartbeat_interval) || !fr.ok(&c.rebalance_timeout) ||
+      !fr.ok(&c.fence_margin)) {
+    return;
+  }
+  const auto problem = check_cluster_timing(timing);
+  if (!problem) {
+    return;
+  }
+  // At the key the rule names when the file gives it, else at the first timing the file gives, else the section.
+  const field* at =
+      fr.given(problem->key == "rebalance_timeout" ? static_cast<const void*>(&c.rebalance_timeout) : &c.fence_margin);
+  for (const void* member :
+       {static_cast<const void*>(&c.heartbeat_interval), static_cast<const void*>(&c.session_timeout)}) {
+    at = at != nullptr ? at : fr.given(member);
+  }
+  const field& where = at != nullptr ? *at : fr.m.self();
+  out_.add(where.mark, at != nullptr ? where.path : where.path + "." + std::string(problem->key), problem->message);
 }
 
 void schema_reader::check_section(reconnect_policy& r, const section_frame& fr) {
@@ -482,6 +531,9 @@ void schema_reader::check_section(connection_config& c, const section_frame& fr)
                  "a bot or user token (xoxb-/xoxp-) belongs to kind: slack");
   }
   connection_places places;
+  if (const field* bucket = fr.accepted(&c.bucket)) {
+    places.bucket = *bucket;
+  }
   if (const field* name = fr.accepted(&c.name)) {
     places.name = *name;
   }
@@ -536,6 +588,28 @@ void schema_reader::check_spool_delivery_timeout(const config& cfg) {
            "must be 0 while the spool is on" + spool_at +
                ": librdkafka gives up on a record at this timeout, and sending it again from the spool would put it "
                "behind later events of its team; set delivery_timeout: 0, or turn the spool off (spool.path: null)");
+}
+
+// Instances must share one cluster (the embedded one is private to its process), and an explicit bucket must be a
+// partition of the assignment topic.
+void schema_reader::check_cluster(const config& cfg) {
+  if (cfg.cluster.enabled() && cfg.kafka.embedded() && group_id_field_) {
+    out_.add(group_id_field_->mark, group_id_field_->path,
+             "cluster mode needs a Kafka cluster the instances share, but kafka.brokers is embedded (a mock cluster "
+             "private to this process): set kafka.brokers, or cluster.group_id: null");
+  }
+  for (const connection_places& places : seen_connections_) {
+    if (!places.bucket) {
+      continue;
+    }
+    std::size_t bucket = 0;
+    const std::string& text = places.bucket->node.Scalar();
+    std::from_chars(text.data(), text.data() + text.size(), bucket);
+    if (bucket >= cfg.cluster.buckets) {
+      out_.add(places.bucket->mark, places.bucket->path,
+               "must be below cluster.buckets (" + std::to_string(cfg.cluster.buckets) + "), got " + text);
+    }
+  }
 }
 
 }  // namespace

@@ -56,8 +56,9 @@ class section_frame {
 // What the loader remembers about a connection to check it against the others (names, tokens are unique).
 struct connection_places {
   std::optional<field> name;
-  std::optional<field> token;  // acme: identifier, slack: key
-  std::string token_identity;  // config::token_identity(): compared, never printed
+  std::optional<field> token;   // acme: identifier, slack: key
+  std::string token_identity;   // config::token_identity(): compared, never printed
+  std::optional<field> bucket;  // an explicit `bucket:`, checked against cluster.buckets once every section is read
 };
 
 // "acme", "slack or slack_socket": the kinds a row applies to.

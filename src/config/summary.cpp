@@ -71,6 +71,9 @@ template <schema::size_member T>
 std::string show(T value, const key_spec& spec) {
   return spec.count ? std::to_string(value) : format_size(value);
 }
+std::string show(const std::optional<std::size_t>& value, const key_spec& spec) {
+  return value ? std::to_string(*value) : std::string(spec.unset);
+}
 std::string show(double value, const key_spec& /*spec*/) {
   std::ostringstream out;
   out << value;
