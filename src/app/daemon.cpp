@@ -14,6 +14,7 @@
 #include <string>
 
 #include "app/cli.hpp"
+#include "app/cluster_member.hpp"
 #include "app/command_dispatcher.hpp"
 #include "app/daemon_settings.hpp"
 #include "app/fd_limit.hpp"
@@ -23,6 +24,7 @@
 #include "kafka/publisher.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/registry.hpp"
+#include "pipeline/gated_sink.hpp"
 #include "spool/directory_lock.hpp"
 #include "upstream/connection.hpp"
 #include "util/log.hpp"
@@ -75,6 +77,11 @@ class daemon {
         return exit_config;
       }
     }
+    if (cfg_.cluster.enabled()) {
+      if (const int code = prepare_cluster(bootstrap); code != exit_ok) {
+        return code;
+      }
+    }
     if (!cfg_.metrics.listen.empty()) {
       http_ =
           std::make_unique<metrics::http_server>(io_, cfg_.metrics.listen, metrics_, [this]() { return readiness(); });
@@ -82,8 +89,12 @@ class daemon {
     }
 
     wait_for_signal();
-    for (const auto& c : cfg_.connections) {
-      start_connection(c);
+    if (cluster_) {
+      cluster_->start();  // connections open as the group assigns their buckets
+    } else {
+      for (const auto& c : cfg_.connections) {
+        start_connection(c);
+      }
     }
     notify_.ready();
     notify_.start_watchdog();
@@ -92,6 +103,10 @@ class daemon {
     log::info("", "rtm-bridge ready");
 
     io_.run();
+    if (cluster_ && !cluster_->wait_closed(std::chrono::seconds(command_dispatcher::close_bound))) {
+      log::warn("", "rtm-bridge stopped without waiting for the group consumer, exit code ", exit_code_);
+      std::_Exit(exit_code_);
+    }
     if (commands_ && !commands_->wait_closed(command_dispatcher::close_bound)) {
       // A thread is still inside librdkafka: unwinding (destructors, static ones at exit) under it could crash.
       log::warn("", "rtm-bridge stopped without waiting for the command consumer, exit code ", exit_code_);
@@ -125,6 +140,81 @@ class daemon {
     commands_ = std::make_unique<command_dispatcher>(io_, cfg_.commands, command_consumer_settings(cfg_, bootstrap),
                                                      *publisher_, metrics_, std::move(directory));
     commands_->start();
+  }
+
+  // Cluster mode: the group consumer and the gate every event passes (the lease must hold). Before the loop runs:
+  // the assignment topic is checked (blocking) and the daemon does not start without it.
+  int prepare_cluster(const std::string& bootstrap) {
+    cluster_member::hooks hooks;
+    hooks.apply = [this](bool drop) { apply_ownership(drop); };
+    hooks.fatal = [this](const std::string& /*why*/) { begin_stop(exit_unavailable); };
+    try {
+      cluster_ = std::make_unique<cluster_member>(io_, cfg_.cluster, cfg_.connections, std::move(hooks));
+      if (const auto problem = cluster_->prepare(group_member_settings(cfg_, bootstrap))) {
+        log::error("", problem->message);
+        return problem->config ? exit_config : exit_unavailable;
+      }
+    } catch (const std::exception& e) {
+      log::error("", "cannot start cluster mode: ", e.what());
+      return exit_config;
+    }
+    gate_ = std::make_unique<pipeline::gated_sink>(*publisher_, [this] { return cluster_->may_forward(); });
+    metrics_.set_cluster_source([this] {
+      metrics::registry::cluster_figures f;
+      f.buckets_owned = cluster_->buckets_owned();
+      f.rebalances = cluster_->rebalances();
+      f.fenced = cluster_->fences();
+      f.held_back = gate_->held_back();
+      f.fingerprint = cluster_->fingerprint();
+      return f;
+    });
+    return exit_ok;
+  }
+
+  // The connections of `all` this instance holds: every one, or in cluster mode those of the buckets it owns.
+  std::vector<config::connection_config> owned(const std::vector<config::connection_config>& all) const {
+    if (!cluster_) {
+      return all;
+    }
+    std::vector<config::connection_config> out;
+    for (const auto& c : all) {
+      if (cluster_->owns(c.name)) {
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
+
+  // Cluster mode: what the instance owns changed (an assignment, a revocation, a fence). Those no longer owned go
+  // first, dropped (`drop`) so no socket of theirs outlives this call; then those now owned start (each waits, as
+  // always, for an old socket of its token to be gone).
+  void apply_ownership(bool drop) {
+    if (stopping_) {
+      return;
+    }
+    std::vector<std::string> gone;
+    for (const auto& [name, conn] : connections_) {
+      if (!cluster_->owns(name)) {
+        gone.push_back(name);
+      }
+    }
+    for (const auto& name : gone) {
+      stop_connection(name, nullptr, drop);
+    }
+    std::vector<std::string> not_owned;
+    for (const auto& [name, entry] : pending_) {
+      if (!cluster_->owns(name)) {
+        not_owned.push_back(name);
+      }
+    }
+    for (const auto& name : not_owned) {
+      remove_pending(name);
+    }
+    for (const auto& c : cfg_.connections) {
+      if (cluster_->owns(c.name) && connections_.count(c.name) == 0 && pending_.count(c.name) == 0) {
+        start_connection(c);
+      }
+    }
   }
 
   // Connection kinds by name, for the command dispatcher (a command names its connection).
@@ -168,7 +258,8 @@ class daemon {
       return;
     }
     try {
-      auto conn = upstream::make_connection(io_, cfg, *publisher_, metrics_);
+      pipeline::sink& events = gate_ ? static_cast<pipeline::sink&>(*gate_) : *publisher_;
+      auto conn = upstream::make_connection(io_, cfg, events, metrics_);
       if (paused_) {
         conn->pause_reading();
       }
@@ -186,7 +277,7 @@ class daemon {
     }
   }
 
-  void stop_connection(const std::string& name, std::function<void()> then) {
+  void stop_connection(const std::string& name, std::function<void()> then, bool drop = false) {
     const auto it = connections_.find(name);
     if (it == connections_.end()) {
       if (then) {
@@ -200,7 +291,7 @@ class daemon {
     live_tokens_.erase(name);
     closing_names_.insert(name);
     closing_tokens_.insert(token);
-    conn->stop([this, name, token = std::move(token), conn, then = std::move(then)]() mutable {
+    auto done = [this, name, token = std::move(token), conn, then = std::move(then)]() mutable {
       erase_one(closing_names_, name);
       erase_one(closing_tokens_, token);
       metrics_.forget_connection(name);
@@ -209,7 +300,12 @@ class daemon {
         then();
       }
       start_unblocked(name, token);
-    });
+    };
+    if (drop) {
+      conn->drop(std::move(done));
+    } else {
+      conn->stop(std::move(done));
+    }
   }
 
   static void erase_one(std::multiset<std::string>& set, const std::string& value) {
@@ -298,15 +394,23 @@ class daemon {
     if (!(next.commands == cfg_.commands)) {
       log::warn("", "reload: commands settings changed; they take effect only after a restart (systemctl restart)");
     }
+    if (!(next.cluster == cfg_.cluster)) {
+      log::warn("", "reload: cluster settings changed; they take effect only after a restart (systemctl restart)");
+    }
     if (!(next.metrics == cfg_.metrics)) {
       log::warn("", "reload: metrics.listen changed; it takes effect only after a restart");
     }
     apply_log_config(next.log);
-    const reload_counts counts = reconcile(next.connections);
+    if (cluster_) {
+      cluster_->set_connections(next.connections);
+    }
+    const reload_counts counts = reconcile(owned(next.connections));
     const auto kafka = cfg_.kafka;
     const auto spool = cfg_.spool;
     const auto commands = cfg_.commands;
+    const auto cluster = cfg_.cluster;
     cfg_ = std::move(next);
+    cfg_.cluster = cluster;    // and the group consumer in its group
     cfg_.kafka = kafka;        // the producer keeps running on the settings it was built with
     cfg_.spool = spool;        // and the spool on its directory
     cfg_.commands = commands;  // and the command consumer in its group
@@ -397,6 +501,13 @@ class daemon {
       r.ready = false;
       r.detail += "connection " + name + " waiting for an old socket to close\n";
     }
+    if (cluster_ && cluster_->fenced()) {
+      r.ready = false;
+      r.detail += "cluster: fenced (waiting for the group to confirm this member)\n";
+    } else if (cluster_ && cluster_->rebalances() == 0) {
+      r.ready = false;
+      r.detail += "cluster: no assignment from the group yet\n";
+    }
     return r;
   }
 
@@ -477,6 +588,9 @@ class daemon {
     }
     draining_ = true;
     stop_timer_.cancel();
+    if (cluster_) {
+      cluster_->leave();  // every connection is closed: the buckets can go to the others now
+    }
     log::info("", "upstreams closed; waiting up to ", cfg_.kafka.shutdown_timeout.count(), " ms for ",
               publisher_->outstanding() + publisher_->waiting(), " outstanding Kafka deliveries");
     // The unit's TimeoutStopSec= is fixed, kafka.shutdown_timeout is not: tell systemd how long this drain may take,
@@ -541,6 +655,9 @@ class daemon {
   std::unique_ptr<kafka::publisher> publisher_;
   // After the publisher (it carries the replies), before the connections (they tell it about their sockets).
   std::unique_ptr<command_dispatcher> commands_;
+  // Cluster mode only; the gate sits between the connections and the publisher.
+  std::unique_ptr<cluster_member> cluster_;
+  std::unique_ptr<pipeline::gated_sink> gate_;
   std::unique_ptr<metrics::http_server> http_;
   std::map<std::string, std::shared_ptr<upstream::connection>, std::less<>> connections_;
   std::map<std::string, config::connection_kind, std::less<>> kinds_;

@@ -55,4 +55,19 @@ kafka::command_consumer_settings command_consumer_settings(const config::config&
   return settings;
 }
 
+kafka::group_member_settings group_member_settings(const config::config& cfg, const std::string& bootstrap) {
+  kafka::group_member_settings settings;
+  settings.bootstrap_servers = bootstrap;
+  settings.client_id = cfg.kafka.client_id;
+  settings.group_id = cfg.cluster.group_id;
+  settings.topic = cfg.cluster.assignment_topic;
+  settings.instance_id = cfg.cluster.instance_id;
+  settings.session_timeout = cfg.cluster.session_timeout;
+  settings.heartbeat_interval = cfg.cluster.heartbeat_interval;
+  settings.rebalance_timeout = cfg.cluster.rebalance_timeout;
+  settings.properties = cfg.kafka.properties;
+  settings.properties.insert(settings.properties.end(), cfg.cluster.properties.begin(), cfg.cluster.properties.end());
+  return settings;
+}
+
 }  // namespace rtm::app

@@ -43,6 +43,11 @@ bool lease::expired(clock::time_point now) noexcept {
   return true;
 }
 
+void lease::end(clock::time_point now) noexcept {
+  until_ = std::min(until_, now);
+  (void)expired(now);
+}
+
 void lease::unfence() noexcept {
   fenced_ = false;
   heartbeats_since_fence_ = 0;

@@ -34,8 +34,11 @@ class lease {
   void polled(clock::time_point now) noexcept;
   // True exactly once per expiry: the lease ran out at `now`, and the caller closes every owned connection now.
   [[nodiscard]] bool expired(clock::time_point now) noexcept;
+  // Fences now whatever the lease says (the caller cannot vouch for what was observed: its loop stalled). Reopening
+  // needs the same proof as after an expiry; answers sent before `now` count for nothing towards rule (b).
+  void end(clock::time_point now) noexcept;
 
-  // Owned connections must stay closed: fenced, not yet proven alive again.
+  // Owned connections must stay closed: fenced, not yet proven alive (again). True for a new lease.
   [[nodiscard]] bool fenced() const noexcept { return fenced_; }
   // Whether the lease holds at `now` (false before the first answer).
   [[nodiscard]] bool valid(clock::time_point now) const noexcept { return now < until_; }
@@ -48,7 +51,7 @@ class lease {
 
   std::chrono::milliseconds renewal_;
   clock::time_point until_{};
-  bool fenced_ = false;
+  bool fenced_ = true;  // a new member holds nothing until the group proves it alive (rule a or b); not counted
   bool lost_since_fence_ = false;
   int heartbeats_since_fence_ = 0;
   std::uint64_t fences_ = 0;

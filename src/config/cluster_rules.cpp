@@ -12,11 +12,11 @@ std::optional<cluster_timing_problem> check_cluster_timing(const cluster_timing&
   const auto h = t.heartbeat_interval;
   const auto m = t.fence_margin;
   if (m >= s || s - m < 3 * h) {
-    return cluster_timing_problem{
-        "fence_margin", "session_timeout - fence_margin (" + format_duration(s) + " - " + format_duration(m) +
-                            ") must be at least 3 x heartbeat_interval (" + format_duration(3 * h) +
-                            "): the lease would run out between two heartbeats; lower fence_margin or "
-                            "heartbeat_interval, or raise session_timeout"};
+    return cluster_timing_problem{"fence_margin",
+                                  "session_timeout - fence_margin (" + format_duration(s) + " - " + format_duration(m) +
+                                      ") must be at least 3 x heartbeat_interval (" + format_duration(3 * h) +
+                                      "): the lease would run out between two heartbeats; lower fence_margin or "
+                                      "heartbeat_interval, or raise session_timeout"};
   }
   if (m < 2 * h) {
     return cluster_timing_problem{

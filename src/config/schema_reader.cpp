@@ -598,6 +598,11 @@ void schema_reader::check_cluster(const config& cfg) {
              "cluster mode needs a Kafka cluster the instances share, but kafka.brokers is embedded (a mock cluster "
              "private to this process): set kafka.brokers, or cluster.group_id: null");
   }
+  if (cfg.cluster.enabled() && cfg.commands.enabled() && group_id_field_) {
+    out_.add(group_id_field_->mark, group_id_field_->path,
+             "cluster mode does not carry commands yet (an instance reads commands for connections another instance "
+             "holds): set commands.topic: null, or run commands on a bridge without cluster.group_id");
+  }
   for (const connection_places& places : seen_connections_) {
     if (!places.bucket) {
       continue;

@@ -327,6 +327,24 @@ std::string registry::render() const {
                   "Spooled records sent again after a restart (written by an earlier process).", "counter");
     out += "rtm_bridge_spool_replayed_total " + std::to_string(f.replayed) + '\n';
   }
+  if (cluster_source_) {
+    const cluster_figures f = cluster_source_();
+    append_header(out, "rtm_bridge_cluster_buckets_owned",
+                  "Buckets (assignment topic partitions) this instance holds the connections of.", "gauge");
+    out += "rtm_bridge_cluster_buckets_owned " + std::to_string(f.buckets_owned) + '\n';
+    append_header(out, "rtm_bridge_cluster_rebalances_total", "Assignments and revocations from the group.", "counter");
+    out += "rtm_bridge_cluster_rebalances_total " + std::to_string(f.rebalances) + '\n';
+    append_header(out, "rtm_bridge_cluster_fenced_total",
+                  "Times the lease ran out and every owned connection was closed.", "counter");
+    out += "rtm_bridge_cluster_fenced_total " + std::to_string(f.fenced) + '\n';
+    append_header(out, "rtm_bridge_cluster_held_back_total",
+                  "Events not forwarded because the lease did not hold (their connection was being fenced).",
+                  "counter");
+    out += "rtm_bridge_cluster_held_back_total " + std::to_string(f.held_back) + '\n';
+    append_header(out, "rtm_bridge_cluster_map_info",
+                  "The connection -> bucket map's fingerprint; every instance must show the same.", "gauge");
+    out += "rtm_bridge_cluster_map_info{fingerprint=\"" + f.fingerprint + "\"} 1\n";
+  }
   return out;
 }
 

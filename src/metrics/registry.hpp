@@ -81,6 +81,15 @@ class registry {
     std::uint64_t replayed = 0;
   };
   void set_spool_source(std::function<spool_figures()> source) { spool_source_ = std::move(source); }
+  // Cluster mode (CONTRACT "Several instances"): read when the metrics are rendered.
+  struct cluster_figures {
+    std::uint64_t buckets_owned = 0;
+    std::uint64_t rebalances = 0;
+    std::uint64_t fenced = 0;
+    std::uint64_t held_back = 0;  // events and dead letters not forwarded because the lease did not hold
+    std::string fingerprint;
+  };
+  void set_cluster_source(std::function<cluster_figures()> source) { cluster_source_ = std::move(source); }
   // A Socket Mode envelope acknowledged, `seconds` after its receipt.
   void envelope_acknowledged(std::string_view connection, double seconds);
   [[nodiscard]] std::uint64_t acks_total() const noexcept { return acks_sum_; }
@@ -162,6 +171,7 @@ class registry {
   std::uint64_t dead_letter_sum_ = 0;
   std::uint64_t failed_sum_ = 0;
   std::function<spool_figures()> spool_source_;
+  std::function<cluster_figures()> cluster_source_;
   std::map<std::string, std::uint64_t, std::less<>> spool_dropped_;
   std::uint64_t spool_dropped_sum_ = 0;
   std::map<std::string, std::uint64_t, std::less<>> acks_;

@@ -74,6 +74,9 @@ class connection {
   // Tears the upstream down for good (no reconnect after this). `done` runs on the io_context once the socket is
   // closed for certain (a graceful close, forced after a short grace), so a successor may open a new one.
   virtual void stop(std::function<void()> done) = 0;
+  // The same, but the TCP connection is closed before this returns: no drain, no close handshake (cluster mode: a
+  // fence or a revocation must leave no socket open for a token another instance may open next). `done` as stop's.
+  virtual void drop(std::function<void()> done) = 0;
 
   // Backpressure from the publishing side: stop/resume reading from the socket. Frames already read are delivered.
   virtual void pause_reading() = 0;

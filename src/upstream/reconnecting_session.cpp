@@ -322,6 +322,14 @@ void reconnecting_session::stop(std::function<void()> done) {
   client_->close(ws::close_code::going_away, "rtm-bridge stopping");
 }
 
+void reconnecting_session::drop(std::function<void()> done) {
+  stop(std::move(done));
+  if (client_) {
+    log::info(name(), "dropping the RTM connection now (cluster: this instance may no longer hold it)");
+    client_->abort();  // the socket's descriptor is closed here; on_close follows and finishes the stop
+  }
+}
+
 void reconnecting_session::on_close(int code, std::string_view reason, std::string_view error_text) {
   if (phase_ == phase::closing) {
     log::info(name(), "connection closed (", pending_reason_, ")");

@@ -89,6 +89,7 @@ class reconnecting_session : public connection,
   // connection
   void start() final;
   void stop(std::function<void()> done) final;
+  void drop(std::function<void()> done) final;
   void pause_reading() final;
   void resume_reading() final;
   [[nodiscard]] bool live() const noexcept final { return phase_ == phase::live; }

@@ -1,0 +1,418 @@
+// Several instances (docs/CONTRACT.md, "Several instances"; issue 19; the design study's A9): real rtm-bridge
+// processes in one consumer group on a mock cluster of its own process (rtm-mock-cluster), 16 tokens on the Acme
+// fixture, which counts the live (authenticated) sockets of every token. The test samples those counts every
+// 100 ms and keeps the fixture's own maximum: "never two at once" is that maximum, exact, not a sample.
+// Timings: S = 6 s, H = 400 ms, M = 800 ms, R = 6 s (the mock waits S - 1 s in every join whose member count
+// changed; S - M = 5.2 s outlasts it, so a rebalance does not fence).
+#include <doctest/doctest.h>
+#include <simdjson.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/daemon.hpp"
+#include "support/kcat.hpp"
+#include "support/process.hpp"
+
+using namespace std::chrono_literals;
+using namespace rtm::test;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int buckets = 16;
+const std::string group = "bridges";
+
+std::string token(int i) {
+  char name[8];
+  std::snprintf(name, sizeof name, "t%02d", i);
+  return name;
+}
+
+struct bridge {
+  std::unique_ptr<temp_dir> dir;
+  std::unique_ptr<daemon_process> proc;
+  bool running = false;
+  bool stopped = false;  // SIGSTOP
+};
+
+// The per-token view of the fixture over time: unserved gaps (a token with no live socket), overlaps seen in samples.
+struct observation {
+  std::map<std::string, int> live;
+  std::map<std::string, int> max_live;
+};
+
+class fleet {
+ public:
+  explicit fleet(int tokens, int ping_interval_ms = 1000) : tokens_(tokens) {
+    child_process::options opts;
+    opts.argv = {env_path("RTM_MOCK_CLUSTER_BIN"), "--brokers", "3", "--topic",
+                 "rtm-bridge.assignment:" + std::to_string(buckets)};
+    opts.keep_stdin = true;
+    opts.stderr_file = logs_.file("mock-cluster.log");
+    cluster_.emplace(std::move(opts));
+    const auto bootstrap = cluster_->wait_for_line("BOOTSTRAP ", 30s);
+    REQUIRE(bootstrap.has_value());
+    bootstrap_ = *bootstrap;
+    mock("coordinator " + group + " 1");
+    std::vector<std::string> argv{env_path("RTM_FIXTURES_DIR") + "/acme_server.js", "--ping-interval",
+                                  std::to_string(ping_interval_ms), "--ping-timeout",
+                                  std::to_string(patience(1000ms).count())};
+    for (int i = 0; i < tokens; ++i) {
+      argv.push_back("--token");
+      argv.push_back(token(i) + ":k" + token(i));
+    }
+    acme_.emplace(argv);
+  }
+
+  ~fleet() {
+    for (auto& b : bridges_) {
+      if (b.running) {
+        if (b.stopped) {
+          b.proc->signal(SIGCONT);
+        }
+        b.proc->signal(SIGKILL);
+        (void)b.proc->wait(10s);
+      }
+    }
+  }
+  fleet(const fleet&) = delete;
+  fleet& operator=(const fleet&) = delete;
+  fleet(fleet&&) = delete;
+  fleet& operator=(fleet&&) = delete;
+
+  void mock(const std::string& command) {
+    cluster_->write_line(command);
+    REQUIRE(cluster_->wait_for_line("OK " + command, 10s).has_value());
+  }
+
+  [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
+  fixture& acme() { return *acme_; }
+
+  // Instance i writes its events to topic inst<i>: which instance forwarded a record is visible in Kafka.
+  std::string config(std::size_t i) const {
+    std::string yaml = "kafka:\n  brokers: \"" + bootstrap_ + "\"\n  topic: inst" + std::to_string(i) +
+                       "\ncluster:\n  group_id: " + group + "\n  buckets: " + std::to_string(buckets) +
+                       "\n  session_timeout: 6s\n  heartbeat_interval: 400ms\n  rebalance_timeout: 6s\n"
+                       "  fence_margin: 800ms\nmetrics:\n  listen: 127.0.0.1:0\nconnections:\n";
+    for (int t = 0; t < tokens_; ++t) {
+      yaml += "  - name: c" + token(t) + "\n    kind: acme\n    url: \"ws://127.0.0.1:" + acme_->port() +
+              "/\"\n    identifier: {value: " + token(t) + "}\n    key: {value: k" + token(t) +
+              "}\n    reconnect: {initial_delay: 100ms, max_delay: 1s, jitter: 0}\n";
+    }
+    return yaml;
+  }
+
+  std::size_t start() {
+    bridge b;
+    b.dir = std::make_unique<temp_dir>();
+    b.proc = std::make_unique<daemon_process>(*b.dir, config(bridges_.size()));
+    b.running = true;
+    bridges_.push_back(std::move(b));
+    return bridges_.size() - 1;
+  }
+  void signal(std::size_t i, int sig) {
+    bridge& b = bridges_.at(i);
+    REQUIRE(b.running);
+    b.proc->signal(sig);
+    if (sig == SIGSTOP) {
+      b.stopped = true;
+    } else if (sig == SIGCONT) {
+      b.stopped = false;
+    } else if (sig == SIGKILL || sig == SIGTERM) {
+      const auto code = b.proc->wait(patience(30s));
+      REQUIRE_MESSAGE(code.has_value(), "instance " << i << " did not exit after signal " << sig);
+      if (sig == SIGTERM) {
+        CHECK_MESSAGE(*code == 0, "instance " << i << " exited " << *code << ":\n" << b.proc->log());
+      }
+      b.running = false;
+    }
+  }
+  daemon_process& instance(std::size_t i) { return *bridges_.at(i).proc; }
+  [[nodiscard]] std::size_t size() const { return bridges_.size(); }
+  [[nodiscard]] bool running(std::size_t i) const { return bridges_.at(i).running; }
+  [[nodiscard]] bool stopped(std::size_t i) const { return bridges_.at(i).stopped; }
+
+  observation observe() {
+    const std::string line = acme_->command(R"({"cmd":"stats"})");
+    REQUIRE(line.rfind("STATS ", 0) == 0);
+    simdjson::dom::parser parser;
+    const simdjson::dom::element doc = parser.parse(line.substr(6));
+    observation o;
+    for (auto [key, value] : doc["live"].get_object()) {
+      o.live[std::string(key)] = static_cast<int>(value.get_int64().value());
+    }
+    for (auto [key, value] : doc["max_live"].get_object()) {
+      o.max_live[std::string(key)] = static_cast<int>(value.get_int64().value());
+    }
+    return o;
+  }
+
+  // Samples every 100 ms until every token has exactly one live socket (true) or `timeout`; unserved stretches
+  // (live == 0) of each token are added to gaps_ as they end.
+  bool converge(std::chrono::milliseconds timeout) {
+    const auto deadline = clock_type::now() + patience(timeout);
+    while (clock_type::now() < deadline) {
+      const observation o = sample();
+      bool all = true;
+      for (int t = 0; t < tokens_; ++t) {
+        const auto it = o.live.find(token(t));
+        all = all && it != o.live.end() && it->second == 1;
+      }
+      if (all) {
+        return true;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  // Samples every 100 ms until `predicate` holds (true) or `timeout`.
+  template <class Predicate>
+  bool wait_for(Predicate predicate, std::chrono::milliseconds timeout) {
+    const auto deadline = clock_type::now() + patience(timeout);
+    while (clock_type::now() < deadline) {
+      (void)sample();
+      if (predicate()) {
+        return true;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  // Samples for `d` (every 100 ms).
+  void watch(std::chrono::milliseconds d) {
+    const auto until = clock_type::now() + d;
+    while (clock_type::now() < until) {
+      (void)sample();
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  // The fixture's own maximum of live sockets per token over the whole run.
+  int max_live() {
+    int m = 0;
+    for (const auto& [name, n] : observe().max_live) {
+      m = std::max(m, n);
+    }
+    return m;
+  }
+
+  std::vector<double> take_gaps() { return std::exchange(gaps_, {}); }
+
+  std::uint64_t metric(std::size_t i, const std::string& name) {
+    return endpoint(instance(i).metrics_port()).sum(name);
+  }
+
+  static std::string gap_figures(std::vector<double> gaps) {
+    if (gaps.empty()) {
+      return "no gaps";
+    }
+    std::sort(gaps.begin(), gaps.end());
+    const auto at = [&gaps](double q) {
+      return gaps[std::min(gaps.size() - 1, static_cast<std::size_t>(q * static_cast<double>(gaps.size())))];
+    };
+    char text[160];
+    std::snprintf(text, sizeof text, "%zu gaps, p50 %.1f s, p99 %.1f s, max %.1f s", gaps.size(), at(0.5), at(0.99),
+                  gaps.back());
+    return text;
+  }
+
+ private:
+  observation sample() {
+    observation o = observe();
+    const auto now = clock_type::now();
+    for (int t = 0; t < tokens_; ++t) {
+      const std::string name = token(t);
+      const int live = o.live.count(name) != 0 ? o.live[name] : 0;
+      const bool seen_before = down_since_.count(name) != 0 || ever_live_.count(name) != 0;
+      if (live == 0 && seen_before && down_since_.count(name) == 0) {
+        down_since_[name] = now;
+      } else if (live > 0) {
+        if (const auto it = down_since_.find(name); it != down_since_.end()) {
+          gaps_.push_back(std::chrono::duration<double>(now - it->second).count());
+          down_since_.erase(it);
+        }
+        ever_live_[name] = true;
+      }
+    }
+    return o;
+  }
+
+  int tokens_;
+  temp_dir logs_;
+  std::optional<child_process> cluster_;
+  std::string bootstrap_;
+  std::optional<fixture> acme_;
+  std::vector<bridge> bridges_;
+  std::map<std::string, clock_type::time_point> down_since_;
+  std::map<std::string, bool> ever_live_;
+  std::vector<double> gaps_;
+};
+
+std::size_t count_lines(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: 3 instances converge on 16 tokens; SIGKILL, SIGTERM and a 4th move them, never two at once") {
+  fleet f(16);
+  for (int i = 0; i < 3; ++i) {
+    (void)f.start();
+  }
+  REQUIRE_MESSAGE(f.converge(60s), "16 tokens did not each get one connection");
+  f.watch(3s);  // settled: nothing moves, nothing doubles
+  CHECK(f.max_live() == 1);
+  std::uint64_t owned = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    owned += f.metric(i, "rtm_bridge_cluster_buckets_owned");
+    CHECK(endpoint(f.instance(i).metrics_port()).ready_status() == 200);
+  }
+  CHECK(owned == buckets);
+  // Every instance reports the same map.
+  const std::string fingerprint_line = "rtm_bridge_cluster_map_info{fingerprint=\"";
+  const std::string m0 = endpoint(f.instance(0).metrics_port()).metrics();
+  const auto at = m0.find(fingerprint_line);
+  REQUIRE(at != std::string::npos);
+  const std::string fingerprint = m0.substr(at, m0.find('}', at) - at);
+  for (std::size_t i = 1; i < 3; ++i) {
+    CHECK(endpoint(f.instance(i).metrics_port()).metrics().find(fingerprint) != std::string::npos);
+  }
+  (void)f.take_gaps();
+
+  f.signal(0, SIGKILL);
+  REQUIRE_MESSAGE(f.converge(60s), "the killed instance's tokens did not move");
+  const auto killed = f.take_gaps();
+  MESSAGE("SIGKILL: " << fleet::gap_figures(killed));
+  CHECK(f.max_live() == 1);
+
+  f.signal(1, SIGTERM);
+  REQUIRE_MESSAGE(f.converge(60s), "the stopped instance's tokens did not move");
+  const auto terminated = f.take_gaps();
+  MESSAGE("SIGTERM: " << fleet::gap_figures(terminated));
+  CHECK(f.max_live() == 1);
+  CHECK(f.instance(1).log().find("cluster: left the group") != std::string::npos);
+
+  const std::size_t fourth = f.start();
+  const std::size_t fifth = f.start();
+  REQUIRE(f.converge(60s));
+  // The newcomers get buckets: wait until the group has spread them (two cooperative rounds).
+  CHECK(f.wait_for([&] { return f.metric(fourth, "rtm_bridge_cluster_buckets_owned") > 0; }, 60s));
+  CHECK(f.wait_for([&] { return f.metric(fifth, "rtm_bridge_cluster_buckets_owned") > 0; }, 60s));
+  REQUIRE(f.converge(60s));
+  f.watch(2s);
+  MESSAGE("scale out to 3: " << fleet::gap_figures(f.take_gaps()));
+  CHECK(f.max_live() == 1);
+  std::uint64_t fences = 0;
+  for (std::size_t i = 2; i < f.size(); ++i) {
+    fences += f.metric(i, "rtm_bridge_cluster_fenced_total");
+  }
+  MESSAGE("spurious fences over the run: " << fences);
+}
+
+TEST_CASE("cluster: an instance stopped for 2 x session_timeout closes before it forwards anything on SIGCONT") {
+  // The fixture pings every 30 s: the stopped instance's sockets stay open on the server side, and what the server
+  // sends them waits in the kernel for the instance to read after SIGCONT.
+  fleet f(8, 30000);
+  const std::size_t a = f.start();
+  REQUIRE(f.converge(60s));
+  const std::size_t b = f.start();
+  // Both hold some: wait for the second instance's share.
+  REQUIRE(eventually([&] { return f.metric(b, "rtm_bridge_cluster_buckets_owned") > 0; }, patience(60s)));
+  REQUIRE(f.converge(30s));
+  const std::string a_port = f.instance(a).metrics_port();
+  const std::uint64_t a_buckets = endpoint(a_port).sum("rtm_bridge_cluster_buckets_owned");
+  REQUIRE(a_buckets > 0);
+
+  f.signal(a, SIGSTOP);
+  // The group evicts it after S (6 s) and gives its buckets to b after the mock's join wait (5 s).
+  const std::string b_port = f.instance(b).metrics_port();
+  REQUIRE_MESSAGE(eventually([&] { return endpoint(b_port).sum("rtm_bridge_cluster_buckets_owned") == buckets; },
+                             patience(40s)),
+                  "the stopped instance's buckets did not move");
+  REQUIRE(eventually([&] { return endpoint(b_port).sum("rtm_bridge_connection_up") == 8; }, patience(30s)));
+  // Markers to every socket the server holds: b's, and a's stale ones.
+  for (int m = 0; m < 5; ++m) {
+    const std::string answer = f.acme().command(R"({"cmd":"emit","event":"message:updated","payload":"{\"team_id\":\"marker-)" +
+                                                std::to_string(m) + R"(\"}"})");
+    CHECK(answer.rfind("OK emit", 0) == 0);
+  }
+  std::this_thread::sleep_for(12s - 6s);  // 2 x S in all since SIGSTOP, give or take the waits above
+  f.signal(a, SIGCONT);
+  // It fences at once (its loop did not run for longer than M / 2), drops its sockets, and forwards nothing.
+  CHECK(f.instance(a).log_has("cluster: fenced", 10s));
+  REQUIRE(f.converge(30s));
+  f.watch(3s);
+  const auto a_records = read_topic(f.bootstrap(), "inst0");
+  for (const auto& r : a_records) {
+    CHECK_MESSAGE(r.payload.find("marker-") == std::string::npos, "the resumed instance forwarded " << r.payload);
+  }
+  const auto b_records = read_topic(f.bootstrap(), "inst1");
+  std::size_t markers_b = 0;
+  for (const auto& r : b_records) {
+    markers_b += r.payload.find("marker-") != std::string::npos ? 1 : 0;
+  }
+  CHECK(markers_b == 5 * 8);  // every marker on each of its 8 sockets
+  // It did read the markers (its sockets were open) and held them back rather than forwarding them.
+  CHECK(endpoint(a_port).sum("rtm_bridge_cluster_held_back_total") > 0);
+  const std::string log = f.instance(a).log();
+  MESSAGE("resumed instance: " << count_lines(log, "cluster: fenced") << " fence(s), held back "
+                               << endpoint(a_port).sum("rtm_bridge_cluster_held_back_total") << " event(s)");
+}
+
+TEST_CASE("cluster: the coordinator down for 2 x session_timeout: every instance fences, all tokens recover") {
+  fleet f(16);
+  for (int i = 0; i < 3; ++i) {
+    (void)f.start();
+  }
+  REQUIRE(f.converge(60s));
+  f.watch(2s);
+  CHECK(f.max_live() == 1);
+  std::vector<std::uint64_t> owned(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    owned[i] = f.metric(i, "rtm_bridge_cluster_buckets_owned");
+  }
+  const auto down_at = clock_type::now();
+  f.mock("down 1");
+  // Every instance holding buckets fences within S - M (5.2 s) plus a tick, before the mock evicts it at S.
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (owned[i] > 0) {
+      CHECK_MESSAGE(f.instance(i).log_has("cluster: fenced: no answer from the group coordinator", 10s),
+                    "instance " << i << " did not fence");
+    }
+  }
+  const double fenced_after = std::chrono::duration<double>(clock_type::now() - down_at).count();
+  MESSAGE("every owning instance fenced " << fenced_after << " s after the coordinator went down (S = 6 s)");
+  CHECK(fenced_after < 6.0);
+  // No connection is open during the outage after the fences.
+  CHECK(eventually(
+      [&] {
+        for (const auto& [name, n] : f.observe().live) {
+          if (n != 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      2s));
+  f.watch(12s - std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - down_at));
+  f.mock("up 1");
+  REQUIRE_MESSAGE(f.converge(90s), "the tokens did not recover after the coordinator came back");
+  MESSAGE("coordinator outage: " << fleet::gap_figures(f.take_gaps()));
+  CHECK(f.max_live() == 1);
+}
