@@ -94,8 +94,8 @@ bool cluster_member::wait_closed(std::chrono::seconds bound) {
 void cluster_member::set_connections(const std::vector<config::connection_config>& connections) {
   auto next = std::make_unique<cluster::bucket_map>(placed(connections), static_cast<std::uint32_t>(cfg_.buckets));
   if (next->fingerprint() != map_->fingerprint()) {
-    log::info("", "cluster: the connection map changed, fingerprint ", map_->fingerprint(), " -> ",
-              next->fingerprint(), " (reload every instance with the same file)");
+    log::info("", "cluster: the connection map changed, fingerprint ", map_->fingerprint(), " -> ", next->fingerprint(),
+              " (reload every instance with the same file)");
   }
   map_ = std::move(next);
 }

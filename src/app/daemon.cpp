@@ -16,6 +16,7 @@
 #include "app/cli.hpp"
 #include "app/cluster_member.hpp"
 #include "app/command_dispatcher.hpp"
+#include "app/connection_set.hpp"
 #include "app/daemon_settings.hpp"
 #include "app/fd_limit.hpp"
 #include "app/notify.hpp"
@@ -88,12 +89,13 @@ class daemon {
       http_->start();
     }
 
+    wire_connections();
     wait_for_signal();
     if (cluster_) {
       cluster_->start();  // connections open as the group assigns their buckets
     } else {
       for (const auto& c : cfg_.connections) {
-        start_connection(c);
+        connections_.start(c);
       }
     }
     notify_.ready();
@@ -133,10 +135,7 @@ class daemon {
       const auto it = kinds_.find(name);
       return it == kinds_.end() ? std::nullopt : std::optional<config::connection_kind>(it->second);
     };
-    directory.find = [this](std::string_view name) -> upstream::connection* {
-      const auto it = connections_.find(name);
-      return it == connections_.end() ? nullptr : it->second.get();
-    };
+    directory.find = [this](std::string_view name) -> upstream::connection* { return connections_.find(name); };
     commands_ = std::make_unique<command_dispatcher>(io_, cfg_.commands, command_consumer_settings(cfg_, bootstrap),
                                                      *publisher_, metrics_, std::move(directory));
     commands_->start();
@@ -192,29 +191,42 @@ class daemon {
     if (stopping_) {
       return;
     }
-    std::vector<std::string> gone;
-    for (const auto& [name, conn] : connections_) {
+    for (const auto& name : connections_.names()) {
       if (!cluster_->owns(name)) {
-        gone.push_back(name);
+        connections_.stop(name, nullptr, drop);
       }
     }
-    for (const auto& name : gone) {
-      stop_connection(name, nullptr, drop);
-    }
-    std::vector<std::string> not_owned;
-    for (const auto& [name, entry] : pending_) {
+    for (const auto& name : connections_.pending_names()) {
       if (!cluster_->owns(name)) {
-        not_owned.push_back(name);
+        connections_.remove_pending(name);
       }
-    }
-    for (const auto& name : not_owned) {
-      remove_pending(name);
     }
     for (const auto& c : cfg_.connections) {
-      if (cluster_->owns(c.name) && connections_.count(c.name) == 0 && pending_.count(c.name) == 0) {
-        start_connection(c);
+      if (cluster_->owns(c.name) && connections_.find(c.name) == nullptr && !connections_.is_pending(c.name)) {
+        connections_.start(c);
       }
     }
+  }
+
+  // What every connection forwards to (the gate in cluster mode), and what the daemon does with a new one.
+  void wire_connections() {
+    connection_set::hooks hooks;
+    hooks.events = gate_ ? static_cast<pipeline::sink*>(gate_.get()) : publisher_.get();
+    hooks.made = [this](upstream::connection& conn) {
+      if (paused_) {
+        conn.pause_reading();
+      }
+      if (commands_ && conn.sends_commands()) {
+        conn.set_outbound_listener(&commands_->outbound());
+      }
+    };
+    hooks.started = [this](const std::string& name) {
+      if (commands_) {
+        commands_->connection_started(name);
+      }
+    };
+    hooks.stopping = [this] { return stopping_; };
+    connections_.set_hooks(std::move(hooks));
   }
 
   // Connection kinds by name, for the command dispatcher (a command names its connection).
@@ -242,114 +254,6 @@ class daemon {
     log::info("", "received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ": stopping");
     begin_stop(exit_ok);
     wait_for_signal();
-  }
-
-  // At most one live socket per token: a connection whose token (or name) still has a socket closing waits in
-  // pending_ and is started from that socket's stop callback (start_unblocked). The token identity is a digest,
-  // computed once per connection and kept beside it, so a reload of many connections costs no digest per check.
-  void start_connection(const config::connection_config& cfg, std::string token = {}) {
-    if (token.empty()) {
-      token = config::token_identity(cfg);
-    }
-    remove_pending(cfg.name);
-    if (closing_names_.count(cfg.name) != 0 || closing_tokens_.count(token) != 0) {
-      pending_by_token_.emplace(token, cfg.name);
-      pending_.insert_or_assign(cfg.name, pending_start{cfg, std::move(token)});
-      return;
-    }
-    try {
-      pipeline::sink& events = gate_ ? static_cast<pipeline::sink&>(*gate_) : *publisher_;
-      auto conn = upstream::make_connection(io_, cfg, events, metrics_);
-      if (paused_) {
-        conn->pause_reading();
-      }
-      if (commands_ && conn->sends_commands()) {
-        conn->set_outbound_listener(&commands_->outbound());
-      }
-      conn->start();
-      connections_[cfg.name] = std::move(conn);
-      live_tokens_[cfg.name] = std::move(token);
-      if (commands_) {
-        commands_->connection_started(cfg.name);
-      }
-    } catch (const std::exception& e) {
-      log::error(cfg.name, "cannot start connection: ", e.what());
-    }
-  }
-
-  void stop_connection(const std::string& name, std::function<void()> then, bool drop = false) {
-    const auto it = connections_.find(name);
-    if (it == connections_.end()) {
-      if (then) {
-        then();
-      }
-      return;
-    }
-    auto conn = it->second;
-    connections_.erase(it);
-    std::string token = std::move(live_tokens_[name]);
-    live_tokens_.erase(name);
-    closing_names_.insert(name);
-    closing_tokens_.insert(token);
-    auto done = [this, name, token = std::move(token), conn, then = std::move(then)]() mutable {
-      erase_one(closing_names_, name);
-      erase_one(closing_tokens_, token);
-      metrics_.forget_connection(name);
-      conn.reset();
-      if (then) {
-        then();
-      }
-      start_unblocked(name, token);
-    };
-    if (drop) {
-      conn->drop(std::move(done));
-    } else {
-      conn->stop(std::move(done));
-    }
-  }
-
-  static void erase_one(std::multiset<std::string>& set, const std::string& value) {
-    if (const auto it = set.find(value); it != set.end()) {
-      set.erase(it);
-    }
-  }
-
-  void remove_pending(const std::string& name) {
-    const auto it = pending_.find(name);
-    if (it == pending_.end()) {
-      return;
-    }
-    const auto [first, last] = pending_by_token_.equal_range(it->second.token);
-    for (auto t = first; t != last; ++t) {
-      if (t->second == name) {
-        pending_by_token_.erase(t);
-        break;
-      }
-    }
-    pending_.erase(it);
-  }
-
-  // A socket with this name and token is gone: starts the pending connections it was holding back (the one of the
-  // same name, those of the same token) whose name and token are both free now.
-  void start_unblocked(const std::string& name, const std::string& token) {
-    if (stopping_) {
-      return;
-    }
-    std::vector<std::string> candidates{name};
-    const auto [first, last] = pending_by_token_.equal_range(token);
-    for (auto t = first; t != last; ++t) {
-      candidates.push_back(t->second);
-    }
-    for (const auto& candidate : candidates) {
-      const auto it = pending_.find(candidate);
-      if (it == pending_.end() || closing_names_.count(candidate) != 0 ||
-          closing_tokens_.count(it->second.token) != 0) {
-        continue;
-      }
-      pending_start next = it->second;
-      remove_pending(candidate);
-      start_connection(next.cfg, std::move(next.token));
-    }
   }
 
   void reload() {
@@ -404,7 +308,7 @@ class daemon {
     if (cluster_) {
       cluster_->set_connections(next.connections);
     }
-    const reload_counts counts = reconcile(owned(next.connections));
+    const auto counts = connections_.reconcile(owned(next.connections));
     const auto kafka = cfg_.kafka;
     const auto spool = cfg_.spool;
     const auto commands = cfg_.commands;
@@ -419,67 +323,6 @@ class daemon {
     notify_.ready();
   }
 
-  struct reload_counts {
-    std::size_t added = 0;
-    std::size_t removed = 0;
-    std::size_t changed = 0;
-  };
-
-  // Brings every connection the daemon knows (live, pending behind a closing socket, or closing) to what `wanted`
-  // says. The latest file wins: starts an earlier reload deferred are dropped and worked out again from this file,
-  // so a connection changed twice starts once, with the second settings, and a removed one never comes back.
-  reload_counts reconcile(const std::vector<config::connection_config>& wanted_list) {
-    std::map<std::string, const config::connection_config*> wanted;
-    for (const auto& c : wanted_list) {
-      wanted[c.name] = &c;
-    }
-    reload_counts counts;
-    std::map<std::string, pending_start> was_pending;
-    was_pending.swap(pending_);
-    pending_by_token_.clear();
-    for (const auto& [name, entry] : was_pending) {
-      const auto w = wanted.find(name);
-      if (w == wanted.end()) {
-        log::info(name, "reload: connection removed before its start (it was waiting for an old socket to close)");
-        ++counts.removed;
-      } else if (!(*w->second == entry.cfg)) {
-        log::info(name, "reload: connection changed again before its start; the new settings win");
-        ++counts.changed;
-      }
-    }
-    std::vector<std::string> names;
-    for (const auto& [name, conn] : connections_) {
-      names.push_back(name);
-    }
-    for (const auto& name : names) {
-      const auto w = wanted.find(name);
-      if (w == wanted.end()) {
-        log::info(name, "reload: connection removed, tearing it down");
-        stop_connection(name, nullptr);
-        ++counts.removed;
-      } else if (!(*w->second == connections_.at(name)->settings())) {
-        log::info(name, "reload: connection changed, reconnecting with the new settings");
-        stop_connection(name, nullptr);
-        ++counts.changed;
-      }
-    }
-    for (const auto& c : wanted_list) {
-      if (connections_.count(c.name) != 0) {
-        continue;  // live and unchanged
-      }
-      const bool known = was_pending.count(c.name) != 0 || std::find(names.begin(), names.end(), c.name) != names.end();
-      if (!known) {
-        log::info(c.name, "reload: connection added");
-        ++counts.added;
-      }
-      start_connection(c);
-      if (pending_.count(c.name) != 0) {
-        log::info(c.name, "reload: waiting for the old socket of the same token or name to close before connecting");
-      }
-    }
-    return counts;
-  }
-
   // Ready = the producer is healthy and every configured connection is live; the detail names what is not.
   metrics::readiness readiness() const {
     metrics::readiness r{true, {}};
@@ -491,13 +334,13 @@ class daemon {
       r.ready = false;
       r.detail += "kafka producer unhealthy\n";
     }
-    for (const auto& [name, conn] : connections_) {
+    for (const auto& [name, conn] : connections_.live()) {
       if (!conn->live()) {
         r.ready = false;
         r.detail += "connection " + name + " not live\n";
       }
     }
-    for (const auto& [name, entry] : pending_) {
+    for (const auto& name : connections_.pending_names()) {
       r.ready = false;
       r.detail += "connection " + name + " waiting for an old socket to close\n";
     }
@@ -526,7 +369,7 @@ class daemon {
       log::info("", paused ? "Kafka queue full: pausing upstream reads until it drains"
                            : "Kafka queue drained: resuming upstream reads");
     }
-    for (const auto& [name, conn] : connections_) {
+    for (const auto& [name, conn] : connections_.live()) {
       if (paused) {
         conn->pause_reading();
       } else {
@@ -557,16 +400,11 @@ class daemon {
     if (commands_) {
       commands_->stop_intake();  // nothing new is taken; sent commands are answered as their sockets close
     }
-    pending_.clear();
-    pending_by_token_.clear();
+    connections_.clear_pending();
     status_timer_.cancel();
     // Upstreams first, so nothing new arrives while Kafka drains.
-    std::vector<std::string> names;
-    for (const auto& [name, conn] : connections_) {
-      names.push_back(name);
-    }
-    for (const auto& name : names) {
-      stop_connection(name, [this]() { maybe_drain(); });
+    for (const auto& name : connections_.names()) {
+      connections_.stop(name, [this]() { maybe_drain(); });
     }
     stop_timer_.expires_after(upstream_stop_bound);
     stop_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -575,15 +413,14 @@ class daemon {
       }
       log::error("", "upstream connections did not close within ", upstream_stop_bound.count(),
                  " s; draining Kafka anyway");
-      closing_names_.clear();
-      closing_tokens_.clear();
+      connections_.forget_closing();
       maybe_drain();
     });
     maybe_drain();
   }
 
   void maybe_drain() {
-    if (!stopping_ || draining_ || !closing_names_.empty() || !connections_.empty()) {
+    if (!stopping_ || draining_ || !connections_.quiet()) {
       return;
     }
     draining_ = true;
@@ -629,7 +466,7 @@ class daemon {
     const double rate = seconds > 0 ? static_cast<double>(published - last_published_) / seconds : 0.0;
     last_published_ = published;
     last_status_at_ = now;
-    notify_.status(std::to_string(metrics_.connections_up()) + "/" + std::to_string(connections_.size()) +
+    notify_.status(std::to_string(metrics_.connections_up()) + "/" + std::to_string(connections_.live().size()) +
                    " connections live, " + std::to_string(static_cast<long long>(rate)) + " events/s");
   }
 
@@ -659,22 +496,8 @@ class daemon {
   std::unique_ptr<cluster_member> cluster_;
   std::unique_ptr<pipeline::gated_sink> gate_;
   std::unique_ptr<metrics::http_server> http_;
-  std::map<std::string, std::shared_ptr<upstream::connection>, std::less<>> connections_;
   std::map<std::string, config::connection_kind, std::less<>> kinds_;
-  // Connections whose stop has not completed yet, by name and by config::token_identity(); the socket of each may
-  // still be open, so nothing with the same token or name may start until it has gone.
-  std::multiset<std::string> closing_names_;
-  std::multiset<std::string> closing_tokens_;
-  // config::token_identity() of each connection in connections_, by name.
-  std::map<std::string, std::string> live_tokens_;
-  // Connections to start once the token and name they need are free (see start_connection), by name, and the same
-  // entries by token (token → name) so that a socket going away looks only at the starts it was holding back.
-  struct pending_start {
-    config::connection_config cfg;
-    std::string token;
-  };
-  std::map<std::string, pending_start> pending_;
-  std::multimap<std::string, std::string> pending_by_token_;
+  connection_set connections_{io_, metrics_, {}};
   std::uint64_t last_published_ = 0;
   std::chrono::steady_clock::time_point last_status_at_ = std::chrono::steady_clock::now();
   int exit_code_ = exit_ok;

@@ -129,8 +129,8 @@ group_member::~group_member() {
 }
 
 std::optional<topic_problem> group_member::check_topic(std::size_t buckets, std::chrono::milliseconds timeout) {
-  const std::string create = "kafka-topics.sh --bootstrap-server BROKER --create --topic " + topic_ +
-                             " --partitions " + std::to_string(buckets) + " --replication-factor 3";
+  const std::string create = "kafka-topics.sh --bootstrap-server BROKER --create --topic " + topic_ + " --partitions " +
+                             std::to_string(buckets) + " --replication-factor 3";
   rd_kafka_topic_t* topic = rd_kafka_topic_new(rk_, topic_.c_str(), nullptr);
   if (topic == nullptr) {
     return topic_problem{true, "cluster: cannot use assignment topic " + topic_};
@@ -237,8 +237,7 @@ lease_inputs group_member::inputs() const noexcept {
 }
 
 void group_member::count_heartbeats_after(std::chrono::steady_clock::time_point t) noexcept {
-  shared_->count_after_ns.store(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  shared_->count_after_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
   shared_->heartbeats_after.store(0);
 }
 
@@ -272,8 +271,8 @@ std::thread group_member::close(std::function<void()> closed) {
   }
 }
 
-void group_member::on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
-                                   rd_kafka_topic_partition_list_t* partitions, void* opaque) noexcept {
+void group_member::on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+                                   void* opaque) noexcept {
   auto* shared = static_cast<shared_state*>(opaque);
   group_member* self = shared != nullptr ? shared->target.load() : nullptr;
   const std::vector<std::int32_t> buckets = partitions_of(partitions);
@@ -317,11 +316,10 @@ rd_kafka_resp_err_t group_member::on_new(rd_kafka_t* rk, const rd_kafka_conf_t* 
 }
 
 // On a librdkafka broker thread: atomics only.
-rd_kafka_resp_err_t group_member::on_response_received(rd_kafka_t* /*rk*/, int /*sockfd*/,
-                                                       const char* /*brokername*/, std::int32_t /*brokerid*/,
-                                                       std::int16_t api_key, std::int16_t /*api_version*/,
-                                                       std::int32_t /*corr_id*/, std::size_t /*size*/,
-                                                       std::int64_t rtt, rd_kafka_resp_err_t err,
+rd_kafka_resp_err_t group_member::on_response_received(rd_kafka_t* /*rk*/, int /*sockfd*/, const char* /*brokername*/,
+                                                       std::int32_t /*brokerid*/, std::int16_t api_key,
+                                                       std::int16_t /*api_version*/, std::int32_t /*corr_id*/,
+                                                       std::size_t /*size*/, std::int64_t rtt, rd_kafka_resp_err_t err,
                                                        void* ic_opaque) noexcept {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR || rtt < 0 ||
       (api_key != api_join_group && api_key != api_heartbeat && api_key != api_sync_group)) {

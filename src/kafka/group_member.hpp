@@ -131,10 +131,9 @@ class group_member : public std::enable_shared_from_this<group_member> {
   static rd_kafka_resp_err_t on_new(rd_kafka_t* rk, const rd_kafka_conf_t* conf, void* ic_opaque, char* errstr,
                                     std::size_t errstr_size) noexcept;
   static rd_kafka_resp_err_t on_response_received(rd_kafka_t* rk, int sockfd, const char* brokername,
-                                                  std::int32_t brokerid, std::int16_t api_key,
-                                                  std::int16_t api_version, std::int32_t corr_id, std::size_t size,
-                                                  std::int64_t rtt, rd_kafka_resp_err_t err,
-                                                  void* ic_opaque) noexcept;
+                                                  std::int32_t brokerid, std::int16_t api_key, std::int16_t api_version,
+                                                  std::int32_t corr_id, std::size_t size, std::int64_t rtt,
+                                                  rd_kafka_resp_err_t err, void* ic_opaque) noexcept;
 
   boost::asio::io_context& io_;
   group_listener* listener_;
