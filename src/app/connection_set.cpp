@@ -133,8 +133,7 @@ void connection_set::start_unblocked(const std::string& name, const std::string&
   }
   for (const auto& candidate : candidates) {
     const auto it = pending_.find(candidate);
-    if (it == pending_.end() || closing_names_.count(candidate) != 0 ||
-        closing_tokens_.count(it->second.token) != 0) {
+    if (it == pending_.end() || closing_names_.count(candidate) != 0 || closing_tokens_.count(it->second.token) != 0) {
       continue;
     }
     pending_start next = it->second;

@@ -90,6 +90,8 @@ std::shared_ptr<group_member> group_member::create(boost::asio::io_context& io, 
     set(conf, "enable.auto.offset.store", "false", "cluster (bridge setting)");
     // No fetching worth the name: the partitions are paused as soon as they are assigned.
     set(conf, "enable.partition.eof", "false", "cluster (bridge setting)");
+    // The assignment topic is made by the operator with exactly `buckets` partitions, never by a metadata request.
+    set(conf, "allow.auto.create.topics", "false", "cluster (bridge setting)");
   } catch (...) {
     rd_kafka_conf_destroy(conf);
     throw;
