@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <map>
+#include <utility>
 
 #include "util/log.hpp"
 
@@ -101,7 +103,7 @@ void cluster_member::set_connections(const std::vector<config::connection_config
 }
 
 bool cluster_member::owns(std::string_view connection) const {
-  if (lease_.fenced() || leaving_) {
+  if (lease_.fenced() || leaving_ || !lease_.valid(clock::now())) {
     return false;
   }
   const auto bucket = map_->bucket(connection);
@@ -130,16 +132,8 @@ bool cluster_member::may_forward() {
 
 void cluster_member::refresh() {
   const kafka::lease_inputs in = member_->inputs();
-  if (in.heartbeats_after > seen_heartbeats_) {
-    // Each answered heartbeat counts for rule (b); the lease moves to the latest send time either way.
-    const std::uint64_t fresh = std::min<std::uint64_t>(in.heartbeats_after - seen_heartbeats_, 2);
-    for (std::uint64_t i = 0; i < fresh; ++i) {
-      lease_.answered(in.latest_sent, true);
-    }
-    seen_heartbeats_ = in.heartbeats_after;
-  }
   if (in.latest_sent > seen_sent_) {
-    lease_.answered(in.latest_sent, false);
+    lease_.answered(in.latest_sent);
     seen_sent_ = in.latest_sent;
   }
 }
@@ -150,10 +144,10 @@ bool cluster_member::check(clock::time_point now) {
   }
   const auto stalled = now - last_tick_;
   last_tick_ = now;
+  refresh();  // fenced or not: rule (a) needs the lease as the answers have it now
   if (lease_.fenced()) {
     return true;
   }
-  refresh();
   if (stalled > cfg_.fence_margin / 2 && lease_.valid(now)) {
     // The loop did not run for a while: end the lease now, what the threads saw meanwhile needs a fresh proof.
     fence(now, "the event loop did not run for " +
@@ -178,7 +172,6 @@ void cluster_member::fence(clock::time_point now, const std::string& why) {
     lease_.end(now);
   }
   member_->count_heartbeats_after(now);
-  seen_heartbeats_ = 0;
   log::warn("", "cluster: fenced: ", why, "; closing the connections of ", owned_.size(),
             " bucket(s) before the group can give them away; they reopen once the group confirms this member");
   apply(true);
@@ -205,7 +198,7 @@ void cluster_member::apply(bool drop) noexcept {
 
 void cluster_member::on_assigned(std::span<const std::int32_t> buckets) noexcept {
   const auto now = clock::now();
-  refresh();
+  (void)check(now);  // an assignment seen first after a stall must not open anything before the fence
   const bool was_fenced = lease_.fenced();
   lease_.assigned(now);
   owned_.insert(buckets.begin(), buckets.end());
@@ -221,23 +214,48 @@ void cluster_member::on_revoked(std::span<const std::int32_t> buckets, bool lost
   }
   if (lost) {
     lease_.lost();
+    member_->count_heartbeats_after(clock::now());
   }
   log::info("", "cluster: ", lost ? "lost" : "revoked", " bucket(s) ", bucket_list(buckets),
             "; closing their connections; ", owned_.size(), " owned");
   apply(true);
 }
 
-void cluster_member::on_polled() noexcept {
+void cluster_member::on_polled(const kafka::lease_inputs& before, bool drained) noexcept {
   const auto now = clock::now();
-  if (check(now)) {
+  // Rule (b) counts only heartbeats answered before the turn began, and only a turn that served the queue to its
+  // end: a lost revocation they caused has reached on_revoked() by then.
+  if (check(now) && drained) {
     const bool was_fenced = lease_.fenced();
-    lease_.polled(now);
+    lease_.polled(now, before.heartbeats_after);
     if (was_fenced && !lease_.fenced()) {
       log::info("", "cluster: membership confirmed by two heartbeats after the fence: reopening ", owned_.size(),
                 " bucket(s)");
       apply(false);
     }
   }
+}
+
+std::optional<std::string> cluster_member::moved_token(const std::vector<config::connection_config>& current,
+                                                       const std::vector<config::connection_config>& next) const {
+  const cluster::bucket_map next_map(placed(next), static_cast<std::uint32_t>(cfg_.buckets));
+  std::map<std::string, std::pair<std::string, std::uint32_t>> by_token;  // token -> (name, bucket) now
+  for (const auto& c : current) {
+    if (const auto b = map_->bucket(c.name)) {
+      by_token.emplace(config::token_identity(c), std::make_pair(c.name, *b));
+    }
+  }
+  for (const auto& c : next) {
+    const auto it = by_token.find(config::token_identity(c));
+    const auto b = next_map.bucket(c.name);
+    if (it != by_token.end() && b && *b != it->second.second) {
+      return "connection " + c.name + " would move from bucket " + std::to_string(it->second.second) + " (as " +
+             it->second.first + ") to bucket " + std::to_string(*b) +
+             ": instances reloading one after the other could both hold its token. Remove it from the file on "
+             "every instance and reload them all first, then add it with its new name or bucket";
+    }
+  }
+  return std::nullopt;
 }
 
 void cluster_member::on_fatal(const std::string& why) noexcept {

@@ -62,6 +62,12 @@ class cluster_member final : public kafka::group_listener {
   // wait_closed()).
   void leave();
   [[nodiscard]] bool wait_closed(std::chrono::seconds bound);
+  // The group consumer could not be destroyed safely (librdkafka #4381): leave the process with _Exit.
+  [[nodiscard]] bool must_exit_at_once() const noexcept { return member_ && member_->kept_alive(); }
+  // A reload that would move a token held under one bucket to another: the message when `next` does (two
+  // instances could hold it at once while they reload one after the other), else nullopt.
+  [[nodiscard]] std::optional<std::string> moved_token(const std::vector<config::connection_config>& current,
+                                                       const std::vector<config::connection_config>& next) const;
 
   // A reload: the connection list (and so the map) changed.
   void set_connections(const std::vector<config::connection_config>& connections);
@@ -80,7 +86,7 @@ class cluster_member final : public kafka::group_listener {
   // kafka::group_listener
   void on_assigned(std::span<const std::int32_t> buckets) noexcept override;
   void on_revoked(std::span<const std::int32_t> buckets, bool lost) noexcept override;
-  void on_polled() noexcept override;
+  void on_polled(const kafka::lease_inputs& before, bool drained) noexcept override;
   void on_fatal(const std::string& why) noexcept override;
 
  private:
@@ -103,7 +109,6 @@ class cluster_member final : public kafka::group_listener {
   std::chrono::milliseconds tick_;
   clock::time_point last_tick_ = clock::now();
   clock::time_point seen_sent_{};
-  std::uint64_t seen_heartbeats_ = 0;
   bool fence_posted_ = false;
   bool leaving_ = false;
   std::thread closer_;

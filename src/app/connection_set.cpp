@@ -56,9 +56,17 @@ void connection_set::stop(const std::string& name, std::function<void()> then, b
   live_tokens_.erase(name);
   closing_names_.insert(name);
   closing_tokens_.insert(token);
+  closing_.emplace(name, conn);
   auto done = [this, name, token = std::move(token), conn, then = std::move(then)]() mutable {
     erase_one(closing_names_, name);
     erase_one(closing_tokens_, token);
+    const auto [first, last] = closing_.equal_range(name);
+    for (auto c = first; c != last; ++c) {
+      if (c->second == conn) {
+        closing_.erase(c);
+        break;
+      }
+    }
     metrics_.forget_connection(name);
     conn.reset();
     if (then) {
@@ -91,6 +99,25 @@ void connection_set::remove_pending(const std::string& name) {
 void connection_set::clear_pending() {
   pending_.clear();
   pending_by_token_.clear();
+}
+
+void connection_set::drop_closing(const std::function<bool(const std::string&)>& keep) {
+  std::vector<std::shared_ptr<upstream::connection>> doomed;
+  for (const auto& [name, conn] : closing_) {
+    if (!keep(name)) {
+      doomed.push_back(conn);
+    }
+  }
+  for (const auto& conn : doomed) {
+    conn->drop({});  // its stop callback is queued already; drop only closes the socket now
+  }
+}
+
+void connection_set::drop_all() {
+  for (const auto& name : names()) {
+    stop(name, nullptr, true);
+  }
+  drop_closing([](const std::string&) { return false; });
 }
 
 void connection_set::forget_closing() {

@@ -62,6 +62,11 @@ class connection_set {
   reload_counts reconcile(const std::vector<config::connection_config>& wanted_list);
   // The stop bound ran out: nothing is waited for any more.
   void forget_closing();
+  // Drops at once the sockets of connections already closing gracefully whose name `keep` refuses (cluster mode: a
+  // revocation or a fence must reach those too).
+  void drop_closing(const std::function<bool(const std::string&)>& keep);
+  // Drops every socket, live or closing (a forced exit).
+  void drop_all();
 
   [[nodiscard]] const std::map<std::string, std::shared_ptr<upstream::connection>, std::less<>>& live() const {
     return connections_;
@@ -83,6 +88,8 @@ class connection_set {
   // still be open, so nothing with the same token or name may start until it has gone.
   std::multiset<std::string> closing_names_;
   std::multiset<std::string> closing_tokens_;
+  // The closing connections themselves, by name, until their socket is gone.
+  std::multimap<std::string, std::shared_ptr<upstream::connection>> closing_;
   // config::token_identity() of each connection in connections_, by name.
   std::map<std::string, std::string> live_tokens_;
   // Connections to start once the token and name they need are free, by name, and the same entries by token

@@ -105,7 +105,8 @@ class daemon {
     log::info("", "rtm-bridge ready");
 
     io_.run();
-    if (cluster_ && !cluster_->wait_closed(std::chrono::seconds(command_dispatcher::close_bound))) {
+    if (cluster_ && (!cluster_->wait_closed(std::chrono::seconds(command_dispatcher::close_bound)) ||
+                     cluster_->must_exit_at_once())) {
       log::warn("", "rtm-bridge stopped without waiting for the group consumer, exit code ", exit_code_);
       std::_Exit(exit_code_);
     }
@@ -188,6 +189,10 @@ class daemon {
   // first, dropped (`drop`) so no socket of theirs outlives this call; then those now owned start (each waits, as
   // always, for an old socket of its token to be gone).
   void apply_ownership(bool drop) {
+    if (drop) {
+      // Sockets still closing gracefully (a reload, a stop) are dropped too when their bucket is no longer ours.
+      connections_.drop_closing([this](const std::string& name) { return cluster_->owns(name); });
+    }
     if (stopping_) {
       return;
     }
@@ -248,6 +253,7 @@ class daemon {
       log::warn("", "second stop signal: exiting now with ", publisher_->outstanding() + publisher_->waiting(),
                 " record(s) undelivered");
       exit_code_ = exit_failure;
+      connections_.drop_all();  // nothing outlives the loop with a socket open, whoever holds the token next
       io_.stop();
       return;
     }
@@ -306,6 +312,11 @@ class daemon {
     }
     apply_log_config(next.log);
     if (cluster_) {
+      if (const auto moved = cluster_->moved_token(cfg_.connections, next.connections)) {
+        log::error("", "reload rejected: ", *moved, "; keeping the running configuration");
+        notify_.ready();
+        return;
+      }
       cluster_->set_connections(next.connections);
     }
     const auto counts = connections_.reconcile(owned(next.connections));

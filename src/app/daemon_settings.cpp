@@ -1,5 +1,7 @@
 #include "app/daemon_settings.hpp"
 
+#include "config/cluster_rules.hpp"
+
 #include "util/log.hpp"
 
 namespace rtm::app {
@@ -65,7 +67,13 @@ kafka::group_member_settings group_member_settings(const config::config& cfg, co
   settings.session_timeout = cfg.cluster.session_timeout;
   settings.heartbeat_interval = cfg.cluster.heartbeat_interval;
   settings.rebalance_timeout = cfg.cluster.rebalance_timeout;
-  settings.properties = cfg.kafka.properties;
+  // kafka.properties apply (security, timeouts), except what cluster: decides (group.instance.id set there would
+  // give every instance sharing the file one static id).
+  for (const auto& p : cfg.kafka.properties) {
+    if (!config::cluster_owned_property(p.first)) {
+      settings.properties.push_back(p);
+    }
+  }
   settings.properties.insert(settings.properties.end(), cfg.cluster.properties.begin(), cfg.cluster.properties.end());
   return settings;
 }

@@ -4,17 +4,13 @@
 
 namespace rtm::cluster {
 
-void lease::answered(clock::time_point sent_at, bool heartbeat) noexcept {
+void lease::answered(clock::time_point sent_at) noexcept {
   until_ = std::max(until_, sent_at + renewal_);
-  if (fenced_ && heartbeat) {
-    ++heartbeats_since_fence_;
-  }
 }
 
 void lease::lost() noexcept {
-  // Whatever was owned is gone; rule (b) needs a fresh run of heartbeats after this.
+  // Whatever was owned is gone: only a new assignment (rule a) proves the membership again.
   lost_since_fence_ = true;
-  heartbeats_since_fence_ = 0;
 }
 
 void lease::assigned(clock::time_point now) noexcept {
@@ -25,9 +21,9 @@ void lease::assigned(clock::time_point now) noexcept {
   lost_since_fence_ = false;
 }
 
-void lease::polled(clock::time_point now) noexcept {
+void lease::polled(clock::time_point now, std::uint64_t heartbeats) noexcept {
   // Rule (b).
-  if (fenced_ && !lost_since_fence_ && heartbeats_since_fence_ >= 2 && valid(now)) {
+  if (fenced_ && !lost_since_fence_ && heartbeats >= 2 && valid(now)) {
     unfence();
   }
 }
@@ -38,7 +34,6 @@ bool lease::expired(clock::time_point now) noexcept {
   }
   fenced_ = true;
   lost_since_fence_ = false;
-  heartbeats_since_fence_ = 0;
   ++fences_;
   return true;
 }
@@ -50,7 +45,6 @@ void lease::end(clock::time_point now) noexcept {
 
 void lease::unfence() noexcept {
   fenced_ = false;
-  heartbeats_since_fence_ = 0;
 }
 
 }  // namespace rtm::cluster

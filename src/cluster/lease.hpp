@@ -24,18 +24,19 @@ class lease {
   lease(std::chrono::milliseconds session_timeout, std::chrono::milliseconds margin) noexcept
       : renewal_(session_timeout - margin) {}
 
-  // A Heartbeat (`heartbeat`), JoinGroup or SyncGroup sent at `sent_at` was answered without a transport error.
-  void answered(clock::time_point sent_at, bool heartbeat) noexcept;
+  // A Heartbeat, JoinGroup or SyncGroup sent at `sent_at` was answered without a transport error.
+  void answered(clock::time_point sent_at) noexcept;
   // A revocation with the assignment lost: the group may have given the buckets away already.
   void lost() noexcept;
   // The rebalance callback assigned (it fires after every completed rebalance, even with nothing to assign).
   void assigned(clock::time_point now) noexcept;
-  // A poll of the consumer returned: everything librdkafka had queued until then was served.
-  void polled(clock::time_point now) noexcept;
+  // A poll of the consumer served everything librdkafka had queued, and before it began `heartbeats` heartbeats
+  // sent after the fence had been answered (the caller counts them: only it knows each one's send time).
+  void polled(clock::time_point now, std::uint64_t heartbeats) noexcept;
   // True exactly once per expiry: the lease ran out at `now`, and the caller closes every owned connection now.
   [[nodiscard]] bool expired(clock::time_point now) noexcept;
   // Fences now whatever the lease says (the caller cannot vouch for what was observed: its loop stalled). Reopening
-  // needs the same proof as after an expiry; answers sent before `now` count for nothing towards rule (b).
+  // needs the same proof as after an expiry.
   void end(clock::time_point now) noexcept;
 
   // Owned connections must stay closed: fenced, not yet proven alive (again). True for a new lease.
@@ -53,7 +54,6 @@ class lease {
   clock::time_point until_{};
   bool fenced_ = true;  // a new member holds nothing until the group proves it alive (rule a or b); not counted
   bool lost_since_fence_ = false;
-  int heartbeats_since_fence_ = 0;
   std::uint64_t fences_ = 0;
 };
 

@@ -122,11 +122,16 @@ std::shared_ptr<group_member> group_member::create(boost::asio::io_context& io, 
 
 group_member::~group_member() {
   if (rk_ != nullptr) {
-    // Only when close() was never called (the owner failed half-way): blocking, with nothing told.
+    // Only when close() was never called (a forced exit, or the owner failed half-way): the daemon has dropped
+    // every connection first. Blocking, with nothing told.
     shared_->target.store(nullptr);
     detach_wakeup(rk_, wakeup_queue::consumer);
     rd_kafka_consumer_close(rk_);
-    rd_kafka_destroy(rk_);
+    if (!shared_->joined.load() || shared_->ever_assigned.load()) {
+      rd_kafka_destroy(rk_);
+    } else {
+      shared_->kept_alive.store(true);  // the process is exiting; destroying it would crash (#4381)
+    }
   }
 }
 
@@ -204,9 +209,12 @@ void group_member::arm_poll_timer() {
 }
 
 void group_member::serve() noexcept {
+  const lease_inputs before = inputs();
+  bool drained = false;
   for (int i = 0; i < events_per_turn && rk_ != nullptr; ++i) {
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, 0);
     if (msg == nullptr) {
+      drained = true;
       break;
     }
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -225,7 +233,7 @@ void group_member::serve() noexcept {
       return;
     }
   }
-  listener_->on_polled();
+  listener_->on_polled(before, drained);
 }
 
 lease_inputs group_member::inputs() const noexcept {
@@ -234,13 +242,15 @@ lease_inputs group_member::inputs() const noexcept {
   if (ns != 0) {
     in.latest_sent = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
   }
-  in.heartbeats_after = shared_->heartbeats_after.load();
+  const std::lock_guard<std::mutex> lock(shared_->heartbeat_mutex);
+  in.heartbeats_after = shared_->heartbeats_after;
   return in;
 }
 
 void group_member::count_heartbeats_after(std::chrono::steady_clock::time_point t) noexcept {
-  shared_->count_after_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-  shared_->heartbeats_after.store(0);
+  const std::lock_guard<std::mutex> lock(shared_->heartbeat_mutex);
+  shared_->count_after_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  shared_->heartbeats_after = 0;
 }
 
 std::thread group_member::close(std::function<void()> closed) {
@@ -258,7 +268,11 @@ std::thread group_member::close(std::function<void()> closed) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       log::warn("", "cluster: leaving the group: ", rd_kafka_err2str(err));
     }
-    rd_kafka_destroy(rk);
+    if (!shared->joined.load() || shared->ever_assigned.load()) {
+      rd_kafka_destroy(rk);
+    } else {
+      shared->kept_alive.store(true);  // destroying a consumer joined but never assigned crashes in 2.0.2 (#4381)
+    }
     log::info("", "cluster: left the group");
     if (closed) {
       closed();
@@ -279,7 +293,13 @@ void group_member::on_rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_k
   group_member* self = shared != nullptr ? shared->target.load() : nullptr;
   const std::vector<std::int32_t> buckets = partitions_of(partitions);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    log_error_object(rd_kafka_incremental_assign(rk, partitions), "incremental assign");
+    if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, partitions)) {
+      log_error_object(error, "incremental assign (those buckets are not taken)");
+      return;
+    }
+    if (shared != nullptr) {
+      shared->ever_assigned.store(true);
+    }
     // Nothing to fetch: the topic is a lock table. Paused right away so the consumer never asks for records.
     if (partitions != nullptr && partitions->cnt > 0) {
       rd_kafka_pause_partitions(rk, partitions);
@@ -328,13 +348,19 @@ rd_kafka_resp_err_t group_member::on_response_received(rd_kafka_t* /*rk*/, int /
     return RD_KAFKA_RESP_ERR_NO_ERROR;
   }
   auto* shared = static_cast<shared_state*>(ic_opaque);
+  if (api_key == api_join_group) {
+    shared->joined.store(true);
+  }
   // rtt is in microseconds: the request left at most this long ago, so the broker received it no earlier.
   const std::int64_t sent = steady_ns() - rtt * 1000;
   std::int64_t seen = shared->latest_sent_ns.load();
   while (sent > seen && !shared->latest_sent_ns.compare_exchange_weak(seen, sent)) {
   }
-  if (api_key == api_heartbeat && sent > shared->count_after_ns.load()) {
-    shared->heartbeats_after.fetch_add(1);
+  if (api_key == api_heartbeat) {
+    const std::lock_guard<std::mutex> lock(shared->heartbeat_mutex);
+    if (sent > shared->count_after_ns) {
+      ++shared->heartbeats_after;
+    }
   }
   return RD_KAFKA_RESP_ERR_NO_ERROR;
 }

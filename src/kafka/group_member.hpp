@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -46,6 +47,14 @@ struct group_member_settings {
   std::chrono::milliseconds poll_interval{100};
 };
 
+// What the interceptor saw, for the lease.
+struct lease_inputs {
+  // The send time of the latest-sent answered Heartbeat/JoinGroup/SyncGroup (time_point{} before the first).
+  std::chrono::steady_clock::time_point latest_sent;
+  // Answered heartbeats sent after the time given to count_heartbeats_after().
+  std::uint64_t heartbeats_after = 0;
+};
+
 class group_listener {
  public:
   group_listener() = default;
@@ -59,21 +68,14 @@ class group_listener {
   // These buckets are taken away; `lost`: the group may have given them to another member already. Whatever the
   // listener closes here is closed before the group hears that the buckets are free.
   virtual void on_revoked(std::span<const std::int32_t> buckets, bool lost) noexcept = 0;
-  // A poll of the consumer returned (everything librdkafka had queued until then was served).
-  virtual void on_polled() noexcept = 0;
+  // A turn of polling ended. `before`: what the interceptor had seen when the turn began; `drained`: the queue was
+  // served to empty (everything librdkafka had queued until the turn began has reached the listener).
+  virtual void on_polled(const lease_inputs& before, bool drained) noexcept = 0;
   // A fatal consumer error (FENCED_INSTANCE_ID: another live process uses this instance_id).
   virtual void on_fatal(const std::string& why) noexcept = 0;
 
  protected:
   ~group_listener() = default;
-};
-
-// What the interceptor saw, for the lease.
-struct lease_inputs {
-  // The send time of the latest-sent answered Heartbeat/JoinGroup/SyncGroup (time_point{} before the first).
-  std::chrono::steady_clock::time_point latest_sent;
-  // Answered heartbeats sent after the time given to count_heartbeats_after().
-  std::uint64_t heartbeats_after = 0;
 };
 
 // Why the assignment topic cannot be used, or nullopt; `exit_config`: the config is wrong (no such topic, another
@@ -105,6 +107,8 @@ class group_member : public std::enable_shared_from_this<group_member> {
   // From now on only heartbeats sent after `t` are counted in lease_inputs::heartbeats_after (from zero).
   void count_heartbeats_after(std::chrono::steady_clock::time_point t) noexcept;
   [[nodiscard]] std::uint64_t rebalances() const noexcept { return rebalances_; }
+  // The handle was closed but not destroyed (#4381): the owner must leave with _Exit.
+  [[nodiscard]] bool kept_alive() const noexcept { return shared_->kept_alive.load(); }
 
   // Leaves the group on a thread: rd_kafka_consumer_close revokes what is owned (reported to the listener first,
   // on that thread: the owner must have closed every connection before calling this), sends LeaveGroup unless
@@ -116,8 +120,16 @@ class group_member : public std::enable_shared_from_this<group_member> {
   struct shared_state {
     std::atomic<group_member*> target{nullptr};
     std::atomic<std::int64_t> latest_sent_ns{0};
-    std::atomic<std::int64_t> count_after_ns{0};
-    std::atomic<std::uint64_t> heartbeats_after{0};
+    // The threshold and the count change together (a heartbeat answered while the threshold moves must not be
+    // counted against the new one); a heartbeat a second, so a lock costs nothing.
+    std::mutex heartbeat_mutex;
+    std::int64_t count_after_ns = 0;
+    std::uint64_t heartbeats_after = 0;
+    // Joined but never assigned: librdkafka 2.0.2 crashes destroying such a cooperative consumer (#4381), so it is
+    // left undestroyed and the process exits without running exit handlers (kept_alive()).
+    std::atomic<bool> joined{false};
+    std::atomic<bool> ever_assigned{false};
+    std::atomic<bool> kept_alive{false};
   };
 
   group_member(boost::asio::io_context& io, group_listener& listener, std::string topic,
