@@ -205,3 +205,24 @@ TEST_CASE("metrics: upstream-chosen event names are capped per connection, the r
   CHECK(text.find("rtm_bridge_event_labels_overflow_total{connection=\"slack-1\"} 2\n") != std::string::npos);
   CHECK(text.size() < 64 * 1024);
 }
+
+TEST_CASE("cluster mode's metrics: shown once a source is set, with the map's fingerprint as a label") {
+  rtm::metrics::registry r;
+  CHECK(r.render().find("rtm_bridge_cluster_") == std::string::npos);
+  r.set_cluster_source([] {
+    rtm::metrics::registry::cluster_figures f;
+    f.buckets_owned = 5;
+    f.rebalances = 3;
+    f.fenced = 1;
+    f.held_back = 7;
+    f.fingerprint = "0123456789abcdef";
+    return f;
+  });
+  const std::string text = r.render();
+  CHECK(text.find("\nrtm_bridge_cluster_buckets_owned 5\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_cluster_rebalances_total 3\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_cluster_fenced_total 1\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_cluster_held_back_total 7\n") != std::string::npos);
+  CHECK(text.find("\nrtm_bridge_cluster_map_info{fingerprint=\"0123456789abcdef\"} 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE rtm_bridge_cluster_fenced_total counter") != std::string::npos);
+}
