@@ -84,6 +84,7 @@ TEST_CASE("metrics: every series the Grafana dashboard queries is one the bridge
   r.envelope_acknowledged("c", 0.01);
   r.set_spool_source([] { return rtm::metrics::registry::spool_figures{}; });
   r.spool_dropped("c");
+  r.set_cluster_source([] { return rtm::metrics::registry::cluster_figures{}; });
   const std::string exported = r.render();
 
   const char* root = std::getenv("RTM_SOURCE_ROOT");
