@@ -34,7 +34,9 @@ constexpr std::string_view usage_text =
     "  --help            print this help and exit\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (upstreams closed, deliveries drained); SIGHUP reloads the config.\n"
-    "Exit codes: 0 clean stop, 1 other failure, 64 bad command line, 69 fatal Kafka producer error, 78 bad config.\n";
+    "Exit codes: 0 clean stop, 1 other failure, 64 bad command line, 69 Kafka unavailable (a fatal producer error;\n"
+    "            cluster mode: unreachable at start, or a fatal group error), 78 bad config (cluster mode: also the\n"
+    "            assignment topic missing or with another partition count).\n";
 
 struct options {
   std::string config_path{default_config_path};

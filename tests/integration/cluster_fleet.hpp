@@ -30,7 +30,6 @@ namespace rtm::test::cluster {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
-
 inline constexpr int buckets = 16;
 inline const std::string group = "bridges";
 
