@@ -3,18 +3,12 @@
 // assignment topic, a reload on every instance and a seeded chaos loop. One instance cut from Kafka alone is
 // cluster_cut_test.cpp (it needs a network namespace).
 #include <doctest/doctest.h>
-#include <simdjson.h>
-#include <sys/types.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <optional>
 #include <random>
 #include <string>
